@@ -1,0 +1,90 @@
+"""Render a corpus as a static PEP 503 / PEP 691 tree for nginx to serve.
+
+Layout under ``<corpus>/static/``::
+
+    simple/index.html, simple/index.json
+    simple/<project>/index.html, simple/<project>/index.json
+    files/<wheel>              (hard links to the corpus wheels)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+from corpus import Corpus, WheelFile
+
+STATIC_FORMAT = 1
+JSON_META = {"api-version": "1.0"}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _project_html(project: str, files: list[WheelFile]) -> str:
+    links = "".join(
+        f'<a href="../../files/{html.escape(f.filename)}#sha256={f.sha256}">'
+        f"{html.escape(f.filename)}</a><br>\n"
+        for f in files
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head>"
+        f"<body><h1>Links for {project}</h1>\n{links}</body></html>\n"
+    )
+
+
+def _project_json(project: str, files: list[WheelFile]) -> str:
+    entries = [
+        {"filename": f.filename, "url": f"../../files/{f.filename}", "hashes": {"sha256": f.sha256}}
+        for f in files
+    ]
+    return json.dumps({"meta": JSON_META, "name": project, "files": entries})
+
+
+def _root_html(projects: list[str]) -> str:
+    links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in projects)
+    return f"<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body>\n{links}</body></html>\n"
+
+
+def _root_json(projects: list[str]) -> str:
+    return json.dumps({"meta": JSON_META, "projects": [{"name": p} for p in projects]})
+
+
+def _write_simple(simple: Path, by_project: dict[str, list[WheelFile]]) -> None:
+    projects = sorted(by_project)
+    (simple / "index.html").write_text(_root_html(projects))
+    (simple / "index.json").write_text(_root_json(projects))
+    for project in projects:
+        page_dir = simple / project
+        page_dir.mkdir()
+        (page_dir / "index.html").write_text(_project_html(project, by_project[project]))
+        (page_dir / "index.json").write_text(_project_json(project, by_project[project]))
+
+
+def build_static_tree(corpus: Corpus) -> Path:
+    """Return the static tree for ``corpus``, generating it on first use."""
+    root = corpus.root / "static"
+    marker = root / f".complete-{STATIC_FORMAT}"
+    if marker.exists():
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    files_dir = root / "files"
+    files_dir.mkdir(parents=True)
+    by_project: dict[str, list[WheelFile]] = defaultdict(list)
+    for wheel in corpus.files:
+        by_project[wheel.project].append(wheel)
+        _link_or_copy(Path(wheel.path), files_dir / wheel.filename)
+    simple = root / "simple"
+    simple.mkdir()
+    _write_simple(simple, by_project)
+    marker.touch()
+    return root

@@ -1,0 +1,5 @@
+"""``python -m wheelyard``."""
+
+from wheelyard.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""``wheelyard yank|unyank|status|delete|import``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from wheelyard.cli.common import command, fail, run
+from wheelyard.core.models import ProjectStatus
+from wheelyard.core.names import normalize
+from wheelyard.services import catalog_admin
+from wheelyard.services.catalog_admin import Deletion, ImportReport
+from wheelyard.wiring import Runtime
+
+
+def confirm_or_refuse(yes: bool, question: str) -> None:
+    """Go on with --yes or a "yes" typed on a terminal; otherwise refuse, changing nothing."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("refusing without --yes (no terminal to ask on); nothing was deleted")
+    if not click.confirm(question, default=False):
+        fail("not confirmed; nothing was deleted")
+
+
+@command(name="yank")
+@click.argument("repo")
+@click.argument("project")
+@click.argument("version")
+@click.option("--reason", default="", help="Shown to installers (PEP 592).")
+def yank_command(
+    context: click.Context, repo: str, project: str, version: str, reason: str, **values: Any
+) -> None:
+    """Yank VERSION of PROJECT in REPO's view."""
+
+    async def use_case(runtime: Runtime) -> None:
+        view = await runtime.source_named(repo)
+        await catalog_admin.yank(runtime.services, repo, view, normalize(project), version, reason)
+
+    run(context, values, use_case)
+    click.echo(f"yanked {normalize(project)} {version} in {repo!r}")
+
+
+@command(name="unyank")
+@click.argument("repo")
+@click.argument("project")
+@click.argument("version")
+def unyank_command(
+    context: click.Context, repo: str, project: str, version: str, **values: Any
+) -> None:
+    """Undo a yank."""
+
+    async def use_case(runtime: Runtime) -> None:
+        await catalog_admin.unyank(runtime.services, repo, normalize(project), version)
+
+    run(context, values, use_case)
+    click.echo(f"unyanked {normalize(project)} {version} in {repo!r}")
+
+
+@command(name="status")
+@click.argument("repo")
+@click.argument("project")
+@click.argument("status", type=click.Choice([status.value for status in ProjectStatus]))
+@click.option("--reason", default="", help="Why (PEP 792).")
+def status_command(
+    context: click.Context, repo: str, project: str, status: str, reason: str, **values: Any
+) -> None:
+    """Set PROJECT's status in REPO's view (PEP 792)."""
+
+    async def use_case(runtime: Runtime) -> None:
+        view = await runtime.source_named(repo)
+        await catalog_admin.set_status(
+            runtime.services, repo, view, normalize(project), ProjectStatus(status), reason
+        )
+
+    run(context, values, use_case)
+    click.echo(f"{normalize(project)} is {status} in {repo!r}")
+
+
+@command(name="delete")
+@click.argument("repo")
+@click.argument("project")
+@click.argument("version", required=False)
+@click.argument("filename", required=False)
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def delete_command(
+    context: click.Context,
+    repo: str,
+    project: str,
+    version: str | None,
+    filename: str | None,
+    yes: bool,
+    **values: Any,
+) -> None:
+    """Delete a project, a version or one file from a hosted repository."""
+    target = Deletion(repo, normalize(project), version, filename)
+    what = " ".join(part for part in (target.project, version, filename) if part)
+    confirm_or_refuse(yes, f"delete {what} from {repo!r}?")
+
+    async def use_case(runtime: Runtime) -> list[str]:
+        return await catalog_admin.delete_files(runtime.services, target)
+
+    deleted = run(context, values, use_case)
+    click.echo(f"deleted {len(deleted)} file(s) of {what} from {repo!r}")
+
+
+@command(name="import")
+@click.argument("repo")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def import_command(
+    context: click.Context, repo: str, paths: tuple[Path, ...], **values: Any
+) -> None:
+    """Import distribution files (or folders of them) into REPO."""
+
+    async def use_case(runtime: Runtime) -> ImportReport:
+        files = catalog_admin.find_distributions(paths)
+        with _progress() as progress:
+            task = progress.add_task("importing", total=len(files))
+            return await catalog_admin.import_files(
+                runtime.services, repo, files, lambda _: progress.advance(task)
+            )
+
+    report = run(context, values, use_case)
+    for failure in report.failed or []:
+        click.echo(f"refused {failure}", err=True)
+    refused = len(report.failed or [])
+    click.echo(f"imported {report.stored}, skipped {report.skipped} existing, refused {refused}")
+    if report.failed:
+        sys.exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=not sys.stderr.isatty(),
+        console=None,
+    )

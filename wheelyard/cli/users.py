@@ -1,0 +1,82 @@
+"""``wheelyard user …``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from wheelyard.cli.common import command, print_json, print_table, read_password, run
+from wheelyard.services import accounts
+from wheelyard.wiring import Runtime
+
+
+@click.group()
+def user() -> None:
+    """Add, change, list and remove users."""
+
+
+@command(user, "add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user a global administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def add(
+    context: click.Context, name: str, admin: bool, password_stdin: bool, **values: Any
+) -> None:
+    """Add a user."""
+    password = read_password(password_stdin)
+
+    async def use_case(runtime: Runtime) -> accounts.UserInfo:
+        return await accounts.add_user(runtime.services, name, password, admin)
+
+    run(context, values, use_case)
+    click.echo(f"added {'admin ' if admin else ''}user {name!r}")
+
+
+@command(user, "passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def passwd(context: click.Context, name: str, password_stdin: bool, **values: Any) -> None:
+    """Change a user's password."""
+    password = read_password(password_stdin, "New password")
+
+    async def use_case(runtime: Runtime) -> None:
+        await accounts.set_password(runtime.services, name, password)
+
+    run(context, values, use_case)
+    click.echo(f"changed the password of {name!r}")
+
+
+@command(user, "list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(context: click.Context, as_json: bool, **values: Any) -> None:
+    """List users and their roles."""
+
+    async def use_case(runtime: Runtime) -> list[accounts.UserInfo]:
+        return await accounts.list_users(runtime.services)
+
+    rows: list[dict[str, Any]] = [
+        {"name": u.name, "admin": u.admin, "roles": u.roles} for u in run(context, values, use_case)
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            [
+                {**row, "roles": [f"{repo}:{role}" for repo, role in row["roles"].items()]}
+                for row in rows
+            ],
+            ["name", "admin", "roles"],
+        )
+
+
+@command(user, "remove")
+@click.argument("name")
+def remove(context: click.Context, name: str, **values: Any) -> None:
+    """Remove a user, with their roles and tokens."""
+
+    async def use_case(runtime: Runtime) -> None:
+        await accounts.remove_user(runtime.services, name)
+
+    run(context, values, use_case)
+    click.echo(f"removed user {name!r}")

@@ -1,0 +1,1 @@
+"""Repository views: every view is a Source; wrappers and combinators compose them."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy persistence: ORM tables and implementations of the core's ports."""

@@ -1,0 +1,198 @@
+"""SQL implementations of the core's read ports (HostedCatalog, YankStore)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wheelyard.core.models import (
+    FileEntry,
+    ProjectPage,
+    ProjectStatus,
+    ProjectSummary,
+    RepositoryConfig,
+    RepositoryKind,
+    StoredBlob,
+    StoredFile,
+)
+from wheelyard.core.names import ProjectName
+from wheelyard.db.models import ClaimRow, FileRow, ProjectRow, RepositoryRow, StatusRow, YankRow
+
+
+class SqlCatalog:
+    """Hosted repository contents and yanks, read from the database."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def list_projects(self, repository_id: int) -> list[ProjectSummary]:
+        statement = (
+            select(ProjectRow.name, ProjectRow.display_name)
+            .where(ProjectRow.repository_id == repository_id)
+            .order_by(ProjectRow.name)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(statement)).all()
+        return [ProjectSummary(ProjectName(name), display) for name, display in rows]
+
+    async def get_project_page(
+        self, repository_id: int, project: ProjectName
+    ) -> ProjectPage | None:
+        async with self.sessions() as session:
+            row = await _project_row(session, repository_id, project)
+            if row is None:
+                return None
+            files = (
+                await session.scalars(
+                    select(FileRow).where(FileRow.project_id == row.id).order_by(FileRow.id)
+                )
+            ).all()
+        return project_page_from_rows(row, files)
+
+    async def find_file(
+        self, repository_id: int, project: ProjectName, filename: str
+    ) -> StoredFile | None:
+        statement = (
+            select(FileRow)
+            .join(ProjectRow, ProjectRow.id == FileRow.project_id)
+            .where(FileRow.repository_id == repository_id, FileRow.filename == filename)
+            .where(ProjectRow.name == project)
+        )
+        async with self.sessions() as session:
+            row = await session.scalar(statement)
+        return None if row is None else stored_file_from_row(ProjectName(project), row)
+
+    async def yanks_for(self, repository_id: int, project: ProjectName) -> dict[str, str]:
+        statement = select(YankRow.version_key, YankRow.reason).where(
+            YankRow.repository_id == repository_id, YankRow.project == project
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(statement)).all()
+        return {key: reason for key, reason in rows}
+
+    async def is_claimed(self, repository_id: int, project: ProjectName) -> bool:
+        """Claimed names are in-house even before their first upload."""
+        async with self.sessions() as session:
+            return await session.get(ClaimRow, (repository_id, project)) is not None
+
+    async def status_of(
+        self, repository_id: int, project: ProjectName
+    ) -> tuple[ProjectStatus, str] | None:
+        statement = select(StatusRow.status, StatusRow.reason).where(
+            StatusRow.repository_id == repository_id, StatusRow.project == project
+        )
+        async with self.sessions() as session:
+            row = (await session.execute(statement)).first()
+        return None if row is None else (ProjectStatus(row[0]), row[1])
+
+
+async def _project_row(
+    session: AsyncSession, repository_id: int, project: ProjectName
+) -> ProjectRow | None:
+    statement = select(ProjectRow).where(
+        ProjectRow.repository_id == repository_id, ProjectRow.name == project
+    )
+    return await session.scalar(statement)
+
+
+def project_page_from_rows(row: ProjectRow, files: Sequence[FileRow]) -> ProjectPage:
+    """Build the index model of a hosted project from its rows."""
+    entries = tuple(file_entry_from_row(file) for file in files)
+    versions = sorted({file.version for file in files}, key=_version_order)
+    return ProjectPage(
+        name=ProjectName(row.name),
+        display_name=row.display_name,
+        files=entries,
+        versions=tuple(versions),
+    )
+
+
+def _version_order(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def file_entry_from_row(row: FileRow) -> FileEntry:
+    """The index entry of a stored file."""
+    return FileEntry(
+        filename=row.filename,
+        version=row.version,
+        size=row.size,
+        sha256=row.sha256,
+        packagetype=row.packagetype,
+        requires_python=row.requires_python,
+        upload_time=row.upload_time,
+        metadata_sha256=row.metadata_sha256,
+        has_provenance=row.provenance is not None,
+    )
+
+
+def stored_file_from_row(project: ProjectName, row: FileRow) -> StoredFile:
+    """Where a stored file's bytes, metadata and provenance are."""
+    metadata = None
+    if row.metadata_key and row.metadata_sha256 and row.metadata_size is not None:
+        metadata = StoredBlob(row.metadata_key, row.metadata_size, row.metadata_sha256)
+    return StoredFile(
+        project=project,
+        version=row.version,
+        filename=row.filename,
+        blob=StoredBlob(row.blob_key, row.size, row.sha256),
+        metadata=metadata,
+        provenance=row.provenance.encode() if row.provenance is not None else None,
+    )
+
+
+def repository_config_from_row(row: RepositoryRow) -> RepositoryConfig:
+    """The core model of a repository's settings."""
+    return RepositoryConfig(
+        id=row.id,
+        name=row.name,
+        kind=RepositoryKind(row.kind),
+        public=row.public,
+        upstreams=tuple(link.upstream.name for link in row.upstream_links),
+        url=row.url,
+        cache_ttl=row.cache_ttl,
+        min_age=row.min_age,
+        snapshot=row.snapshot,
+        allow=tuple(row.allow),
+        deny=tuple(row.deny),
+        exempt=tuple(row.exempt),
+        offline=row.offline,
+        upstream_timeout=row.upstream_timeout,
+        upstream_username=row.upstream_username,
+        upstream_password_env=row.upstream_password_env,
+    )
+
+
+class FileDetails:
+    """Per-file facts the PyPI JSON API shows beyond the simple index."""
+
+    def __init__(
+        self, md5: str, blake2_256: str, python_version: str, core_metadata: dict[str, object]
+    ) -> None:
+        self.md5 = md5
+        self.blake2_256 = blake2_256
+        self.python_version = python_version
+        self.core_metadata = core_metadata
+
+
+async def file_details(
+    sessions: async_sessionmaker[AsyncSession], repository_id: int, project: ProjectName
+) -> dict[str, FileDetails]:
+    """Digests and core metadata of each hosted file of ``project``, by filename."""
+    statement = (
+        select(FileRow)
+        .join(ProjectRow, ProjectRow.id == FileRow.project_id)
+        .where(ProjectRow.repository_id == repository_id, ProjectRow.name == project)
+    )
+    async with sessions() as session:
+        rows = (await session.scalars(statement)).all()
+    return {
+        row.filename: FileDetails(row.md5, row.blake2_256, row.python_version, row.core_metadata)
+        for row in rows
+    }

@@ -1,0 +1,213 @@
+"""Create, update, list, delete and claim repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wheelyard.core.errors import Conflict, InvalidInput, RepositoryNotFound
+from wheelyard.core.models import RepositoryConfig, RepositoryKind
+from wheelyard.core.names import ProjectName, check_repository_name
+from wheelyard.db.catalog import repository_config_from_row
+from wheelyard.db.models import ClaimRow, FileRow, RepositoryRow, UpstreamRow
+from wheelyard.services.context import ServiceContext
+
+DEFAULT_PROXY_URL = "https://pypi.org/simple/"
+
+
+@dataclass(frozen=True)
+class RepositoryOptions:
+    """Settable repository options; None means "leave as it is" (or the default)."""
+
+    url: str | None = None
+    upstreams: tuple[str, ...] | None = None
+    public: bool | None = None
+    cache_ttl: int | None = None
+    min_age: int | None = None
+    snapshot: datetime | None = None
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] | None = None
+    exempt: tuple[str, ...] | None = None
+    offline: bool | None = None
+    upstream_timeout: float | None = None
+    upstream_username: str | None = None
+    upstream_password_env: str | None = None
+
+
+async def get_row(session: AsyncSession, name: str) -> RepositoryRow:
+    """The repository row named ``name``, or RepositoryNotFound."""
+    row = await session.scalar(select(RepositoryRow).where(RepositoryRow.name == name))
+    if row is None:
+        raise RepositoryNotFound(f"repository {name!r} not found")
+    return row
+
+
+async def get_repository(context: ServiceContext, name: str) -> RepositoryConfig:
+    """Settings of the repository named ``name``."""
+    async with context.sessions() as session:
+        return repository_config_from_row(await get_row(session, name))
+
+
+async def list_repositories(context: ServiceContext) -> list[RepositoryConfig]:
+    """Every repository, by name."""
+    async with context.sessions() as session:
+        rows = (await session.scalars(select(RepositoryRow).order_by(RepositoryRow.name))).all()
+        return [repository_config_from_row(row) for row in rows]
+
+
+async def create_repository(
+    context: ServiceContext, name: str, kind: RepositoryKind, options: RepositoryOptions
+) -> RepositoryConfig:
+    """Create a repository; refuses reserved or taken names and upstream cycles."""
+    check_repository_name(name)
+    async with context.sessions() as session:
+        if await session.scalar(select(RepositoryRow.id).where(RepositoryRow.name == name)):
+            raise Conflict(f"repository {name!r} already exists")
+        row = RepositoryRow(name=name, kind=kind.value, created=context.clock.now())
+        if kind is RepositoryKind.PROXY and options.url is None:
+            row.url = DEFAULT_PROXY_URL
+        session.add(row)
+        await _apply_options(session, row, options)
+        await _commit_unique(session, f"repository {name!r} already exists")
+        return await get_repository(context, name)
+
+
+async def update_repository(
+    context: ServiceContext, name: str, options: RepositoryOptions
+) -> RepositoryConfig:
+    """Change the given options of a repository."""
+    async with context.sessions() as session:
+        row = await get_row(session, name)
+        await _apply_options(session, row, options)
+        await session.commit()
+    return await get_repository(context, name)
+
+
+async def _apply_options(
+    session: AsyncSession, row: RepositoryRow, options: RepositoryOptions
+) -> None:
+    kind = RepositoryKind(row.kind)
+    _check_options_fit_kind(kind, options)
+    for option in fields(options):
+        value = getattr(options, option.name)
+        if value is None or option.name == "upstreams":
+            continue
+        setattr(row, option.name, list(value) if isinstance(value, tuple) else value)
+    if options.upstreams is not None:
+        await _set_upstreams(session, row, options.upstreams)
+
+
+_PROXY_ONLY = (
+    "url",
+    "cache_ttl",
+    "min_age",
+    "snapshot",
+    "allow",
+    "deny",
+    "exempt",
+    "offline",
+    "upstream_timeout",
+    "upstream_username",
+    "upstream_password_env",
+)
+
+
+def _check_options_fit_kind(kind: RepositoryKind, options: RepositoryOptions) -> None:
+    if kind is RepositoryKind.HOSTED:
+        given = [name for name in _PROXY_ONLY if getattr(options, name) not in (None, ())]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise InvalidInput(f"{flag} applies to proxy repositories only")
+    elif options.upstreams:
+        raise InvalidInput("--upstream applies to hosted repositories only")
+    if options.url is not None and not options.url.startswith(("http://", "https://")):
+        raise InvalidInput(f"invalid upstream URL {options.url!r}: use http:// or https://")
+    if (options.upstream_username is None) != (options.upstream_password_env is None):
+        raise InvalidInput("--upstream-username and --upstream-password-env go together")
+
+
+async def _set_upstreams(session: AsyncSession, row: RepositoryRow, names: tuple[str, ...]) -> None:
+    if len(set(names)) != len(names):
+        raise InvalidInput("an upstream is listed twice")
+    upstream_rows = [await get_row(session, name) for name in names]
+    for upstream in upstream_rows:
+        if upstream.name == row.name or await _reaches(session, upstream, row.name):
+            raise InvalidInput(
+                f"upstream {upstream.name!r} would make a cycle back to {row.name!r}"
+            )
+    row.upstream_links.clear()
+    await session.flush()
+    for position, upstream in enumerate(upstream_rows):
+        row.upstream_links.append(UpstreamRow(position=position, upstream_id=upstream.id))
+
+
+async def _reaches(session: AsyncSession, start: RepositoryRow, target: str) -> bool:
+    """Whether ``target`` is reachable from ``start`` by following upstreams."""
+    pending, seen = [start], set[int]()
+    while pending:
+        current = pending.pop()
+        if current.name == target:
+            return True
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        await session.refresh(current, ["upstream_links"])
+        pending.extend(link.upstream for link in current.upstream_links)
+    return False
+
+
+async def delete_repository(context: ServiceContext, name: str) -> list[str]:
+    """Delete a repository and its rows; returns the blob keys to remove afterwards."""
+    async with context.sessions() as session:
+        row = await get_row(session, name)
+        users = (
+            await session.scalars(
+                select(RepositoryRow.name)
+                .join(UpstreamRow, UpstreamRow.repository_id == RepositoryRow.id)
+                .where(UpstreamRow.upstream_id == row.id)
+            )
+        ).all()
+        if users:
+            raise Conflict(f"repository {name!r} is an upstream of {', '.join(sorted(users))}")
+        keys = await _blob_keys(session, row.id)
+        await session.delete(row)
+        await session.commit()
+    for key in keys:
+        await context.blobs.delete(key)
+    return keys
+
+
+async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:
+    rows = (
+        await session.execute(
+            select(FileRow.blob_key, FileRow.metadata_key).where(
+                FileRow.repository_id == repository_id
+            )
+        )
+    ).all()
+    return [key for row in rows for key in row if key]
+
+
+async def claim_project(context: ServiceContext, name: str, project: ProjectName) -> None:
+    """Reserve ``project`` as in-house in hosted repository ``name`` (see the merge rule)."""
+    async with context.sessions() as session:
+        row = await get_row(session, name)
+        if row.kind != RepositoryKind.HOSTED:
+            raise InvalidInput(f"repository {name!r} is not hosted; only hosted ones claim names")
+        if await session.get(ClaimRow, (row.id, project)) is None:
+            session.add(
+                ClaimRow(repository_id=row.id, project=project, created=context.clock.now())
+            )
+            await _commit_unique(session, f"{project!r} is already claimed")
+
+
+async def _commit_unique(session: AsyncSession, message: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(message) from None

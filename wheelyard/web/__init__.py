@@ -1,0 +1,1 @@
+"""HTTP layer: parses requests, calls one service or source, renders."""

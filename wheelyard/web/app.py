@@ -1,0 +1,56 @@
+"""The ASGI application: lifespan owns the runtime; routes; error handlers; middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from wheelyard import __version__
+from wheelyard.config import Settings
+from wheelyard.core.errors import WheelyardError
+from wheelyard.services.authentication import Authenticator
+from wheelyard.web import files, health, json_api, metrics, simple, upload
+from wheelyard.web.deps import RepositoryDirectory
+from wheelyard.web.errors import handle_wheelyard_error
+from wheelyard.web.metrics import MetricsMiddleware
+from wheelyard.wiring import open_runtime
+
+ROUTES = [
+    Route("/_health", health.health),
+    Route("/_ready", health.ready),
+    Route("/metrics", metrics.metrics),
+    Route("/simple/{rest:path}", simple.default_repository_redirect),
+    Route("/simple", simple.default_repository_redirect),
+    Route("/{repo}/simple/", simple.project_listing),
+    Route("/{repo}/simple/{project}/", simple.project_page),
+    Route("/{repo}/simple/{project}", simple.project_page_without_slash),
+    Route("/{repo}/files/{project}/{filename}", files.download),
+    Route("/{repo}/pypi/{project}/json", json_api.project_json),
+    Route("/{repo}/pypi/{project}/{version}/json", json_api.project_json),
+    Route("/{repo}/", upload.upload, methods=["POST"]),
+    Route("/{repo}/legacy/", upload.upload, methods=["POST"]),
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A Wheelyard server for ``settings``; the database is migrated on startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings)
+        app.state.runtime = runtime
+        app.state.authenticator = Authenticator(runtime.services)
+        app.state.directory = RepositoryDirectory(runtime)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="Wheelyard", version=__version__, lifespan=lifespan, redirect_slashes=False)
+    app.router.routes.extend(ROUTES)
+    app.add_exception_handler(WheelyardError, handle_wheelyard_error)
+    app.add_middleware(MetricsMiddleware)
+    return app

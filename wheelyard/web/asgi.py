@@ -1,0 +1,15 @@
+"""Application factory for server workers: settings come from the environment."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from wheelyard import config
+from wheelyard.telemetry.logging import configure_logging
+from wheelyard.web.app import create_app
+
+
+def create_app_from_environment() -> FastAPI:
+    settings = config.load()
+    configure_logging(settings.log_format)
+    return create_app(settings)

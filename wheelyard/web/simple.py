@@ -1,0 +1,84 @@
+"""The simple API: ``/<repo>/simple/`` and ``/<repo>/simple/<project>/`` (PEP 503 and 691)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from wheelyard.auth.permissions import Role
+from wheelyard.core import serialize
+from wheelyard.core.errors import InvalidInput
+from wheelyard.core.names import normalize
+from wheelyard.web.conditional import etag_of, matches
+from wheelyard.web.deps import authorized_view, request_context
+from wheelyard.web.errors import NotAcceptable
+from wheelyard.web.negotiation import choose_content_type
+
+DEFAULT_REPOSITORY = "main"
+
+
+def _content_type(request: Request) -> str:
+    chosen = choose_content_type(request.headers.get("accept"), request.query_params.get("format"))
+    if chosen is None:
+        raise NotAcceptable()
+    return chosen
+
+
+def _respond(request: Request, body: bytes, content_type: str, public: bool) -> Response:
+    etag = etag_of(body)
+    headers = {
+        "ETag": etag,
+        "Vary": "Accept",
+        "Cache-Control": "max-age=0, must-revalidate"
+        if public
+        else "private, max-age=0, must-revalidate",
+    }
+    if matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=content_type, headers=headers)
+
+
+async def project_listing(request: Request) -> Response:
+    """Every project the caller may read in the repository's view."""
+    name = request.path_params["repo"]
+    repository, source, _ = await authorized_view(request, name, Role.READ)
+    content_type = _content_type(request)
+    projects = await source.list_projects(request_context(request))
+    if content_type == serialize.JSON_CONTENT_TYPE:
+        body = serialize.render_index_json(projects)
+    else:
+        body = serialize.render_index_html(projects)
+    return _respond(request, body, content_type, repository.public)
+
+
+async def project_page(request: Request) -> Response:
+    """A project's files; a non-normalized name is redirected to the normalized URL."""
+    name = request.path_params["repo"]
+    raw = request.path_params["project"]
+    project = normalize(raw)
+    if raw != project:
+        url = request.url.replace(path=f"/{name}/simple/{project}/")
+        return RedirectResponse(str(url), status_code=301)
+    repository, source, _ = await authorized_view(request, name, Role.READ, project)
+    content_type = _content_type(request)
+    page = await source.get_project_page(project, request_context(request))
+    if content_type == serialize.JSON_CONTENT_TYPE:
+        body = serialize.render_project_json(page)
+    else:
+        body = serialize.render_project_html(page)
+    return _respond(request, body, content_type, repository.public)
+
+
+async def project_page_without_slash(request: Request) -> Response:
+    name, raw = request.path_params["repo"], request.path_params["project"]
+    url = request.url.replace(path=f"/{name}/simple/{normalize(raw)}/")
+    return RedirectResponse(str(url), status_code=301)
+
+
+async def default_repository_redirect(request: Request) -> Response:
+    """``/simple/...`` is the default repository's simple API."""
+    rest = request.path_params.get("rest", "")
+    if ".." in rest.split("/"):
+        raise InvalidInput("invalid path")
+    url = request.url.replace(path=f"/{DEFAULT_REPOSITORY}/simple/{rest}")
+    return RedirectResponse(str(url), status_code=301)
