@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from wheelyard.core.models import RepositoryConfig
@@ -35,6 +36,7 @@ class TokenLimits:
     repository_id: int | None = None
     scope: Role | None = None
     project: ProjectName | None = None
+    expires: datetime | None = None
 
 
 @dataclass(frozen=True)

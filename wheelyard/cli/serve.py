@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import click
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from wheelyard.cli.common import SizeType, command, run, settings_from
 from wheelyard.config import Settings
@@ -26,6 +29,15 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _exit_cleanly(_signal_number: int, _frame: FrameType | None) -> None:
+    """SIGTERM/SIGINT outside uvicorn's own handling end ``serve`` with status 0.
+
+    uvicorn finishes the requests in flight, restores the previous handler and re-raises
+    the signal; with the default handler the process would die of it (status -15).
+    """
+    raise SystemExit(0)
 
 
 def _export_settings(settings: Settings) -> None:
@@ -64,13 +76,24 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(f"Wheelyard listening on http://{shown}:{bound_port}/", err=False)
-    uvicorn.run(
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, _exit_cleanly)
+    _run_uvicorn(sock, workers)
+
+
+def _run_uvicorn(sock: socket.socket, workers: int) -> None:
+    """Serve on the already bound socket; uvicorn finishes in-flight requests on SIGTERM."""
+    config = uvicorn.Config(
         "wheelyard.web.asgi:create_app_from_environment",
         factory=True,
-        fd=sock.fileno(),
         workers=workers,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
         proxy_headers=False,
     )
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])

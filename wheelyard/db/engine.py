@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from wheelyard.core.errors import InvalidInput
+from wheelyard.db.generation import TrackedSession
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -54,4 +55,4 @@ def create_sync_db_engine(url: str) -> Engine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=TrackedSession)

@@ -182,3 +182,16 @@ class AuditRow(Base):
     version: Mapped[str | None] = mapped_column(String(128))
     filename: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CatalogStateRow(Base):
+    """One row whose ``generation`` rises with every committed change that pages depend on.
+
+    Server processes compare it with the generation their in-memory caches were built at,
+    so a change made by any process (or the command line) is seen by all of them at once.
+    """
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(default=0)

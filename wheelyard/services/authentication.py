@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wheelyard.auth.permissions import Principal, Role, TokenLimits
 from wheelyard.auth.tokens import parse_token, secret_matches
 from wheelyard.core.names import ProjectName
+from wheelyard.db.generation import UNTRACKED
 from wheelyard.db.models import TokenRow, UserRow
 from wheelyard.services.accounts import VerifiedPasswords, load_principal
 from wheelyard.services.audit import AuditEvent, add_event
@@ -95,10 +96,16 @@ def _limits(row: TokenRow) -> TokenLimits:
         repository_id=row.repository_id,
         scope=Role(row.scope) if row.scope else None,
         project=ProjectName(row.project) if row.project else None,
+        expires=row.expires,
     )
 
 
 async def _touch(session: AsyncSession, row: TokenRow, now: datetime) -> None:
     """Record last use, at most once a minute per token to spare the database writes."""
     if row.last_used is None or now - row.last_used >= LAST_USED_RESOLUTION:
-        await session.execute(update(TokenRow).where(TokenRow.id == row.id).values(last_used=now))
+        await session.execute(
+            update(TokenRow)
+            .where(TokenRow.id == row.id)
+            .values(last_used=now)
+            .execution_options(**{UNTRACKED: True})
+        )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from wheelyard import __version__
 from wheelyard.config import Settings
 from wheelyard.core.errors import WheelyardError
+from wheelyard.db.generation import open_generation_reader
 from wheelyard.services.authentication import Authenticator
 from wheelyard.web import files, health, json_api, metrics, simple, upload
+from wheelyard.web.caching import ServingCache
 from wheelyard.web.deps import RepositoryDirectory
 from wheelyard.web.errors import handle_wheelyard_error
 from wheelyard.web.metrics import MetricsMiddleware
@@ -35,22 +37,30 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A Wheelyard server for ``settings``; the database is migrated on startup."""
+def create_app(settings: Settings) -> Starlette:
+    """A Wheelyard server for ``settings``; the database is migrated on startup.
+
+    The package-serving routes are plain Starlette routes: they are the hot path, and
+    FastAPI's per-request machinery would cost more than the work they do.
+    """
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await open_runtime(settings)
         app.state.runtime = runtime
         app.state.authenticator = Authenticator(runtime.services)
         app.state.directory = RepositoryDirectory(runtime)
+        reader = open_generation_reader(settings.database_url, runtime.engine)
+        app.state.serving_cache = ServingCache(reader)
         try:
             yield
         finally:
+            reader.close()
             await runtime.close()
 
-    app = FastAPI(title="Wheelyard", version=__version__, lifespan=lifespan, redirect_slashes=False)
-    app.router.routes.extend(ROUTES)
-    app.add_exception_handler(WheelyardError, handle_wheelyard_error)
-    app.add_middleware(MetricsMiddleware)
-    return app
+    return Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={WheelyardError: handle_wheelyard_error},
+        middleware=[Middleware(MetricsMiddleware)],
+    )

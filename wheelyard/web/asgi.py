@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from wheelyard import config
 from wheelyard.telemetry.logging import configure_logging
 from wheelyard.web.app import create_app
 
 
-def create_app_from_environment() -> FastAPI:
+def create_app_from_environment() -> Starlette:
     settings = config.load()
     configure_logging(settings.log_format)
     return create_app(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -16,9 +15,8 @@ from wheelyard.core.names import ProjectName
 from wheelyard.core.sources.base import Source
 from wheelyard.services.authentication import Authenticator
 from wheelyard.services.repositories import list_repositories
+from wheelyard.web.caching import CachedPrincipal, ServingCache
 from wheelyard.wiring import Runtime, build_source
-
-REPOSITORY_CACHE_SECONDS = 1.0
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -44,37 +42,68 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return username, password
 
 
+async def _verify(request: Request) -> Principal | None:
+    credentials = basic_credentials(request)
+    assert credentials is not None
+    authenticator: Authenticator = request.app.state.authenticator
+    address = request.client.host if request.client else None
+    return await authenticator.authenticate(*credentials, address=address)
+
+
+def serving_cache(request: Request) -> ServingCache:
+    cache: ServingCache = request.app.state.serving_cache
+    return cache
+
+
+async def generation_of(request: Request) -> int:
+    """The catalog generation this request works at (read once per request)."""
+    if "wheelyard.generation" not in request.scope:
+        request.scope["wheelyard.generation"] = await serving_cache(request).refresh()
+    generation: int = request.scope["wheelyard.generation"]
+    return generation
+
+
 async def principal_of(request: Request) -> Principal | None:
     """The authenticated caller; wrong credentials are a 401, never anonymous access."""
-    if "principal" in request.scope:
-        cached: Principal | None = request.scope["principal"]
+    if "wheelyard.principal" in request.scope:
+        cached: Principal | None = request.scope["wheelyard.principal"]
         return cached
-    credentials = basic_credentials(request)
-    principal = None
-    if credentials is not None:
-        authenticator: Authenticator = request.app.state.authenticator
-        address = request.client.host if request.client else None
-        principal = await authenticator.authenticate(*credentials, address=address)
-        if principal is None:
-            raise Unauthenticated("invalid credentials")
-    request.scope["principal"] = principal
+    principal = await _authenticate(request)
+    request.scope["wheelyard.principal"] = principal
+    return principal
+
+
+async def _authenticate(request: Request) -> Principal | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    generation = await generation_of(request)
+    cache = serving_cache(request)
+    key = cache.credential_key(header)
+    now = runtime_of(request).services.clock.now()
+    known = cache.principals.get(key)
+    if known is not None and (known.expires is None or known.expires > now):
+        return known.principal
+    principal = await cache.verify_once(key, lambda: _verify(request))
+    if principal is None:
+        raise Unauthenticated("invalid credentials")
+    if cache.still_current(generation):
+        expires = principal.token.expires if principal.token else None
+        cache.principals.put(key, CachedPrincipal(principal, expires))
     return principal
 
 
 @dataclass
 class RepositoryDirectory:
-    """Repository settings and source chains, rebuilt at most once a second."""
+    """Repository settings and source chains, rebuilt when the catalog generation moves."""
 
     runtime: Runtime
-    loaded_at: float = float("-inf")
+    generation: int = -1
     repositories: dict[str, RepositoryConfig] | None = None
     sources: dict[str, Source] | None = None
 
-    async def _refresh(self) -> None:
-        if (
-            self.repositories is not None
-            and time.monotonic() - self.loaded_at < REPOSITORY_CACHE_SECONDS
-        ):
+    async def _refresh(self, generation: int) -> None:
+        if self.repositories is not None and self.generation == generation:
             return
         configs = {repo.name: repo for repo in await list_repositories(self.runtime.services)}
         catalog = self.runtime.services.catalog
@@ -82,18 +111,15 @@ class RepositoryDirectory:
             name: build_source(catalog, configs, repo) for name, repo in configs.items()
         }
         self.repositories = configs
-        self.loaded_at = time.monotonic()
+        self.generation = generation
 
-    async def get(self, name: str) -> tuple[RepositoryConfig, Source]:
-        await self._refresh()
+    async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, Source]:
+        await self._refresh(generation)
         assert self.repositories is not None
         assert self.sources is not None
         if name not in self.repositories:
             raise RepositoryNotFound(f"repository {name!r} not found")
         return self.repositories[name], self.sources[name]
-
-    def invalidate(self) -> None:
-        self.loaded_at = float("-inf")
 
 
 async def authorized_view(
@@ -108,7 +134,7 @@ async def authorized_view(
     directory: RepositoryDirectory = request.app.state.directory
     principal = await principal_of(request)
     try:
-        repository, source = await directory.get(repository_name)
+        repository, source = await directory.get(repository_name, await generation_of(request))
     except RepositoryNotFound:
         if principal is None:
             raise Unauthenticated("authentication required") from None

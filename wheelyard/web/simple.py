@@ -8,9 +8,16 @@ from starlette.responses import RedirectResponse, Response
 from wheelyard.auth.permissions import Role
 from wheelyard.core import serialize
 from wheelyard.core.errors import InvalidInput
+from wheelyard.core.models import ProjectPage, RepositoryConfig, RepositoryKind
 from wheelyard.core.names import normalize
 from wheelyard.web.conditional import etag_of, matches
-from wheelyard.web.deps import authorized_view, request_context
+from wheelyard.web.deps import (
+    RepositoryDirectory,
+    authorized_view,
+    generation_of,
+    request_context,
+    serving_cache,
+)
 from wheelyard.web.errors import NotAcceptable
 from wheelyard.web.negotiation import choose_content_type
 
@@ -24,8 +31,10 @@ def _content_type(request: Request) -> str:
     return chosen
 
 
-def _respond(request: Request, body: bytes, content_type: str, public: bool) -> Response:
-    etag = etag_of(body)
+def _respond(
+    request: Request, body: bytes, content_type: str, public: bool, etag: str | None = None
+) -> Response:
+    etag = etag or etag_of(body)
     headers = {
         "ETag": etag,
         "Vary": "Accept",
@@ -61,12 +70,31 @@ async def project_page(request: Request) -> Response:
         return RedirectResponse(str(url), status_code=301)
     repository, source, _ = await authorized_view(request, name, Role.READ, project)
     content_type = _content_type(request)
-    page = await source.get_project_page(project, request_context(request))
+    cache = serving_cache(request)
+    key = (name, project, content_type)
+    cached = cache.pages.get(key)
+    if cached is None:
+        generation = await generation_of(request)
+        page = await source.get_project_page(project, request_context(request))
+        body = _render_page(page, content_type)
+        cached = (body, etag_of(body))
+        if _served_from_catalog(request, repository, page) and cache.still_current(generation):
+            cache.pages.put(key, cached)
+    return _respond(request, cached[0], content_type, repository.public, cached[1])
+
+
+def _render_page(page: ProjectPage, content_type: str) -> bytes:
     if content_type == serialize.JSON_CONTENT_TYPE:
-        body = serialize.render_project_json(page)
-    else:
-        body = serialize.render_project_html(page)
-    return _respond(request, body, content_type, repository.public)
+        return serialize.render_project_json(page)
+    return serialize.render_project_html(page)
+
+
+def _served_from_catalog(request: Request, repository: RepositoryConfig, page: ProjectPage) -> bool:
+    """Pages of hosted repositories depend on the catalog alone, so they can be memoized;
+    proxied pages also depend on time and on the upstream, and have their own cache."""
+    directory: RepositoryDirectory = request.app.state.directory
+    origin = (directory.repositories or {}).get(page.origin or repository.name)
+    return origin is not None and origin.kind is RepositoryKind.HOSTED
 
 
 async def project_page_without_slash(request: Request) -> Response:

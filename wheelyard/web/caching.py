@@ -1,0 +1,101 @@
+"""Per-process memos that stay valid for exactly one catalog generation.
+
+Every request first reads the catalog generation (a microsecond query on SQLite); when
+any process has committed a served change since, every memo here is dropped. So a
+revoked token, a new upload or a yank is seen by the very next request on every
+process, while unchanged pages and verified credentials cost no database work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from wheelyard.auth.permissions import Principal
+from wheelyard.db.generation import GenerationReader
+
+V = TypeVar("V")
+
+
+class LruMemo(Generic[V]):
+    """A bounded least-recently-used mapping."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+
+    def get(self, key: Hashable) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class CachedPrincipal:
+    """A principal verified at some generation, with the moment its token expires."""
+
+    def __init__(self, principal: Principal, expires: datetime | None) -> None:
+        self.principal = principal
+        self.expires = expires
+
+
+class ServingCache:
+    """Verified credentials and rendered pages for the current catalog generation."""
+
+    def __init__(self, reader: GenerationReader, capacity: int = 4096) -> None:
+        self.reader = reader
+        self.generation = -1
+        self._key = secrets.token_bytes(32)
+        self.principals: LruMemo[CachedPrincipal] = LruMemo(capacity)
+        self.pages: LruMemo[tuple[bytes, str]] = LruMemo(capacity)
+        self._verifying: dict[bytes, asyncio.Future[Principal | None]] = {}
+
+    async def refresh(self) -> int:
+        """Read the generation; drop everything if it moved. Returns it."""
+        current = await self.reader.current()
+        if current != self.generation:
+            self.principals.clear()
+            self.pages.clear()
+            self.generation = current
+        return current
+
+    async def verify_once(
+        self, key: bytes, verify: Callable[[], Awaitable[Principal | None]]
+    ) -> Principal | None:
+        """Run ``verify`` once for concurrent requests with the same credentials.
+
+        A burst of requests from one client would otherwise each pay for an Argon2
+        verification before the first result is memoized.
+        """
+        pending = self._verifying.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(verify())
+        self._verifying[key] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._verifying.pop(key, None)
+
+    def credential_key(self, authorization: str) -> bytes:
+        """An HMAC of the Authorization header: the memo never holds a secret in clear."""
+        return hmac.new(self._key, authorization.encode(), hashlib.sha256).digest()
+
+    def still_current(self, generation: int) -> bool:
+        """Whether nothing moved since ``generation`` was read (safe to memoize)."""
+        return generation == self.generation
