@@ -52,12 +52,35 @@ async def project_listing(request: Request) -> Response:
     name = request.path_params["repo"]
     repository, source, _ = await authorized_view(request, name, Role.READ)
     content_type = _content_type(request)
-    projects = await source.list_projects(request_context(request))
-    if content_type == serialize.JSON_CONTENT_TYPE:
-        body = serialize.render_index_json(projects)
-    else:
-        body = serialize.render_index_html(projects)
-    return _respond(request, body, content_type, repository.public)
+    cache = serving_cache(request)
+    key = (name, None, content_type)
+    cached = cache.pages.get(key)
+    if cached is None:
+        generation = await generation_of(request)
+        projects = await source.list_projects(request_context(request))
+        if content_type == serialize.JSON_CONTENT_TYPE:
+            body = serialize.render_index_json(projects)
+        else:
+            body = serialize.render_index_html(projects)
+        cached = (body, etag_of(body))
+        if _catalog_only(request, repository) and cache.still_current(generation):
+            cache.pages.put(key, cached)
+    return _respond(request, cached[0], content_type, repository.public, cached[1])
+
+
+def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
+    """Whether the whole view (the repository and its upstreams) is hosted."""
+    directory: RepositoryDirectory = request.app.state.directory
+    known = directory.repositories or {}
+    pending, seen = [repository.name], set[str]()
+    while pending:
+        current = known.get(pending.pop())
+        if current is None or current.kind is not RepositoryKind.HOSTED:
+            return False
+        if current.name not in seen:
+            seen.add(current.name)
+            pending.extend(current.upstreams)
+    return True
 
 
 async def project_page(request: Request) -> Response:
