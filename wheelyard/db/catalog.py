@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from packaging.version import InvalidVersion, Version
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,11 +46,11 @@ class SqlCatalog:
             if row is None:
                 return None
             files = (
-                await session.scalars(
-                    select(FileRow).where(FileRow.project_id == row.id).order_by(FileRow.id)
+                await session.execute(
+                    select(*_INDEX_COLUMNS).where(FileRow.project_id == row.id).order_by(FileRow.id)
                 )
             ).all()
-        return project_page_from_rows(row, files)
+        return project_page_from_rows(row, [_index_entry(columns) for columns in files])
 
     async def find_file(
         self, repository_id: int, project: ProjectName, filename: str
@@ -98,27 +98,22 @@ async def _project_row(
     return await session.scalar(statement)
 
 
-def project_page_from_rows(row: ProjectRow, files: Sequence[FileRow]) -> ProjectPage:
-    """Build the index model of a hosted project from its rows."""
-    entries = tuple(file_entry_from_row(file) for file in files)
-    versions = sorted({file.version for file in files}, key=_version_order)
-    return ProjectPage(
-        name=ProjectName(row.name),
-        display_name=row.display_name,
-        files=entries,
-        versions=tuple(versions),
-    )
+# Only what index pages show, named as FileEntry's fields: the page of a project with
+# thousands of files must not load every file's core metadata and provenance.
+_INDEX_COLUMNS = (
+    FileRow.filename,
+    FileRow.version,
+    FileRow.size,
+    FileRow.sha256,
+    FileRow.packagetype,
+    FileRow.requires_python,
+    FileRow.upload_time,
+    FileRow.metadata_sha256,
+    FileRow.provenance.is_not(None).label("has_provenance"),
+)
 
 
-def _version_order(version: str) -> tuple[int, Version | str]:
-    try:
-        return (1, Version(version))
-    except InvalidVersion:
-        return (0, version)
-
-
-def file_entry_from_row(row: FileRow) -> FileEntry:
-    """The index entry of a stored file."""
+def _index_entry(row: Any) -> FileEntry:
     return FileEntry(
         filename=row.filename,
         version=row.version,
@@ -128,7 +123,20 @@ def file_entry_from_row(row: FileRow) -> FileEntry:
         requires_python=row.requires_python,
         upload_time=row.upload_time,
         metadata_sha256=row.metadata_sha256,
-        has_provenance=row.provenance is not None,
+        has_provenance=row.has_provenance,
+    )
+
+
+def project_page_from_rows(row: ProjectRow, entries: Sequence[FileEntry]) -> ProjectPage:
+    """Build the index model of a hosted project from its row and file entries."""
+    # PEP 700 sets no order; upload order avoids sorting thousands of Version objects
+    # on every cold render of a large project.
+    versions = dict.fromkeys(entry.version for entry in entries)
+    return ProjectPage(
+        name=ProjectName(row.name),
+        display_name=row.display_name,
+        files=tuple(entries),
+        versions=tuple(versions),
     )
 
 
