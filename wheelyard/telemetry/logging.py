@@ -58,4 +58,6 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # These log request headers (credentials among them) at DEBUG, and chatter at INFO.
+    for noisy in ("alembic", "botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
