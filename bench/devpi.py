@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import procs
 from corpus import Corpus, WheelFile
 from procs import BenchError
@@ -33,22 +32,30 @@ IMPORT_TIMEOUT_S = 1800.0
 
 def devpi_version() -> str:
     return procs.run(
-        [str(DEVPI_BIN / "devpi-server"), "--version"], procs.clean_env(), 60, "devpi-server --version"
+        [str(DEVPI_BIN / "devpi-server"), "--version"],
+        procs.clean_env(),
+        60,
+        "devpi-server --version",
     ).strip()
 
 
 def _server_cmd(serverdir: Path, port: int) -> list[str]:
     return [
         str(DEVPI_BIN / "devpi-server"),
-        "--serverdir", str(serverdir),
-        "--host", "127.0.0.1",
-        "--port", str(port),
+        "--serverdir",
+        str(serverdir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--offline-mode",
     ]
 
 
 def _create_user_and_index(client: httpx.Client, base_url: str) -> None:
-    user = client.put(f"{base_url}/{DEVPI_USER}", json={"password": DEVPI_PASSWORD, "email": "bench@localhost"})
+    user = client.put(
+        f"{base_url}/{DEVPI_USER}", json={"password": DEVPI_PASSWORD, "email": "bench@localhost"}
+    )
     if user.status_code != 201:
         raise BenchError(f"devpi: creating user failed: {user.status_code} {user.text[:300]}")
     index = client.put(
@@ -71,7 +78,10 @@ def _upload(client: httpx.Client, index_url: str, wheel: WheelFile) -> None:
     }
     with open(wheel.path, "rb") as content:
         response = client.post(
-            index_url, data=form, files={"content": (wheel.filename, content)}, auth=(DEVPI_USER, DEVPI_PASSWORD)
+            index_url,
+            data=form,
+            files={"content": (wheel.filename, content)},
+            auth=(DEVPI_USER, DEVPI_PASSWORD),
         )
     if response.status_code != 200:
         raise BenchError(f"devpi: upload failed: {response.status_code} {response.text[:300]}")
@@ -83,7 +93,9 @@ def _bootstrap_export(workdir: Path, sample: WheelFile) -> dict[str, Any]:
     env = procs.clean_env()
     procs.run(
         [str(DEVPI_BIN / "devpi-init"), "--serverdir", str(serverdir), "--no-root-pypi"],
-        env, 300, "devpi-init",
+        env,
+        300,
+        "devpi-init",
     )
     port = procs.free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -98,9 +110,12 @@ def _bootstrap_export(workdir: Path, sample: WheelFile) -> dict[str, Any]:
         procs.stop(proc)
     procs.run(
         [str(DEVPI_BIN / "devpi-export"), "--serverdir", str(serverdir), str(export_dir)],
-        env, 300, "devpi-export",
+        env,
+        300,
+        "devpi-export",
     )
-    return json.loads((export_dir / "dataindex.json").read_text())
+    dump: dict[str, Any] = json.loads((export_dir / "dataindex.json").read_text())
+    return dump
 
 
 def _version_entry(template: dict[str, Any], wheel: WheelFile, version: str) -> dict[str, Any]:
@@ -109,7 +124,9 @@ def _version_entry(template: dict[str, Any], wheel: WheelFile, version: str) -> 
     return entry
 
 
-def _file_entry(template: dict[str, Any], wheel: WheelFile, version: str, relpath: str) -> dict[str, Any]:
+def _file_entry(
+    template: dict[str, Any], wheel: WheelFile, version: str, relpath: str
+) -> dict[str, Any]:
     entry = copy.deepcopy(template)
     entry.update(version=version, projectname=wheel.project, relpath=relpath)
     entry["entrymapping"].update(
@@ -130,7 +147,9 @@ def _write_full_export(dump: dict[str, Any], corpus: Corpus, export_dir: Path) -
     for wheel in corpus.files:
         version = wheel.filename.split("-")[1]
         relpath = f"{DEVPI_USER}/{DEVPI_INDEX}/{wheel.project}/{version}/{wheel.filename}"
-        projects.setdefault(wheel.project, {})[version] = _version_entry(version_template, wheel, version)
+        projects.setdefault(wheel.project, {})[version] = _version_entry(
+            version_template, wheel, version
+        )
         files.append(_file_entry(file_template, wheel, version, relpath))
         target = export_dir / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,8 +167,16 @@ def build_state(corpus: Corpus, scratch: Path, target: Path) -> None:
     export_dir.mkdir()
     _write_full_export(dump, corpus, export_dir)
     procs.run(
-        [str(DEVPI_BIN / "devpi-import"), "--serverdir", str(target), "--no-root-pypi", str(export_dir)],
-        procs.clean_env(), IMPORT_TIMEOUT_S, "devpi-import",
+        [
+            str(DEVPI_BIN / "devpi-import"),
+            "--serverdir",
+            str(target),
+            "--no-root-pypi",
+            str(export_dir),
+        ],
+        procs.clean_env(),
+        IMPORT_TIMEOUT_S,
+        "devpi-import",
     )
 
 

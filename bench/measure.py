@@ -19,7 +19,6 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
-
 import procs
 from corpus import BIG_PROJECT, TREE_ROOT, build_upload_set, tree_layout
 from procs import BenchError
@@ -33,6 +32,8 @@ WRK_SLACK_S = 60.0
 INSTALL_TIMEOUT_S = 600.0
 UPLOAD_TIMEOUT_S = 1800.0
 CURL_TIMEOUT_S = 300.0
+PIP_INSTALL = ("-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check", "--quiet")
+UV_INSTALL = ("pip", "install", "--no-cache", "--quiet")
 
 LUA_SCRIPT = """\
 local paths = {paths}
@@ -62,6 +63,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Samples:
+    """Repeated measurements of one quantity; the median is reported."""
+
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass(frozen=True)
 class WrkResult:
     requests_per_s: float
     latency_p50_ms: float
@@ -79,14 +91,18 @@ def _client(server: Server) -> httpx.Client:
 
 def _expect_ok(response: httpx.Response, what: str) -> httpx.Response:
     if response.status_code != 200:
-        raise BenchError(f"{what}: HTTP {response.status_code} for {response.url}\n{response.text[:500]}")
+        raise BenchError(
+            f"{what}: HTTP {response.status_code} for {response.url}\n{response.text[:500]}"
+        )
     return response
 
 
 def check_project_page(server: Server, project: str, accept: str) -> str:
     """GET one project page; require 200 and a link to each of its wheels. Return the body."""
     with _client(server) as client:
-        response = _expect_ok(client.get(server.project_path(project), headers={"Accept": accept}), "project page")
+        response = _expect_ok(
+            client.get(server.project_path(project), headers={"Accept": accept}), "project page"
+        )
     expected = [f.filename for f in server.corpus.files if f.project == project]
     if accept == JSON_ACCEPT:
         content_type = response.headers.get("content-type", "")
@@ -101,16 +117,34 @@ def check_project_page(server: Server, project: str, accept: str) -> str:
     return response.text
 
 
-def check_auth_enforced(server: Server) -> bool:
-    """Return True if the server rejects a request with a wrong password."""
-    url = server.base_url + server.project_path(server.corpus.bench_projects[0])
-    with httpx.Client(auth=(server.username, "wrong-password"), trust_env=False, timeout=30.0) as client:
-        return client.get(url).status_code in (401, 403)
+def _rejects_wrong_password(server: Server, url: str) -> bool:
+    with (
+        httpx.Client(
+            auth=(server.username, "wrong-password"), trust_env=False, timeout=30.0
+        ) as client,
+        client.stream("GET", url) as response,
+    ):
+        return response.status_code in (401, 403)
+
+
+def check_auth_enforced(server: Server) -> dict[str, bool]:
+    """Report whether project pages and files reject a wrong password."""
+    page = server.base_url + server.project_path(server.corpus.bench_projects[0])
+    return {
+        "pages": _rejects_wrong_password(server, page),
+        "files": _rejects_wrong_password(server, big_wheel_url(server)),
+    }
 
 
 def preflight(server: Server, accept: str) -> None:
     projects = server.corpus.bench_projects
-    for project in {projects[0], projects[len(projects) // 2], projects[-1], TREE_ROOT, BIG_PROJECT}:
+    for project in {
+        projects[0],
+        projects[len(projects) // 2],
+        projects[-1],
+        TREE_ROOT,
+        BIG_PROJECT,
+    }:
         check_project_page(server, project, accept)
 
 
@@ -135,7 +169,9 @@ def _parse_wrk(output: str) -> WrkResult:
         raise BenchError(f"wrk: unexpected output\n{output}")
     non_2xx = _NON_2XX.search(output)
     if non_2xx:
-        raise BenchError(f"wrk: {non_2xx.group(1)} non-2xx/3xx responses of {total.group(1)}\n{output}")
+        raise BenchError(
+            f"wrk: {non_2xx.group(1)} non-2xx/3xx responses of {total.group(1)}\n{output}"
+        )
     p50 = _P50.search(output)
     latency = float(p50.group(1)) * _UNIT_MS[p50.group(2)] if p50 else float("nan")
     return WrkResult(float(rps.group(1)), latency, int(total.group(1)))
@@ -146,10 +182,19 @@ def wrk(server: Server, paths: list[str], accept: str, seconds: int) -> WrkResul
     with tempfile.TemporaryDirectory(prefix="wrk-") as tmp:
         script = _write_lua(paths, Path(tmp))
         cmd = [
-            "wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
-            "--timeout", "10s", "-s", str(script),
-            "-H", f"Authorization: {basic_auth_header(server)}",
-            "-H", f"Accept: {accept}",
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{WRK_CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            "-H",
+            f"Authorization: {basic_auth_header(server)}",
+            "-H",
+            f"Accept: {accept}",
             server.base_url,
         ]
         output = procs.run(cmd, procs.clean_env(), seconds + WRK_SLACK_S, "wrk")
@@ -172,22 +217,26 @@ def root_rps(server: Server, seconds: int) -> WrkResult:
 
 def check_root(server: Server) -> None:
     with _client(server) as client:
-        body = _expect_ok(client.get(server.simple_path, headers={"Accept": HTML_ACCEPT}), "root listing").text
+        body = _expect_ok(
+            client.get(server.simple_path, headers={"Accept": HTML_ACCEPT}), "root listing"
+        ).text
     for project in (server.corpus.bench_projects[0], server.corpus.bench_projects[-1], TREE_ROOT):
         if project not in body:
             raise BenchError(f"root listing lacks {project}")
 
 
-def root_latency_ms(server: Server, samples: int = 5) -> float:
-    """Median wall-clock of single sequential GETs of the root listing (after one warm-up)."""
+def root_latency_ms(server: Server, samples: int = 5) -> Samples:
+    """Wall-clock ms of single sequential GETs of the root listing (after one warm-up)."""
     timings = []
     with _client(server) as client:
         for attempt in range(samples + 1):
             started = time.perf_counter()
-            _expect_ok(client.get(server.simple_path, headers={"Accept": HTML_ACCEPT}), "root listing")
+            _expect_ok(
+                client.get(server.simple_path, headers={"Accept": HTML_ACCEPT}), "root listing"
+            )
             if attempt:
                 timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
+    return Samples(tuple(timings))
 
 
 def big_wheel_url(server: Server) -> str:
@@ -198,61 +247,71 @@ def big_wheel_url(server: Server) -> str:
     match = re.search(r'href="([^"#]*' + re.escape(filename) + r')[^"]*"', body)
     if match is None:
         raise BenchError(f"no link to {filename} on {page_url}")
-    return urljoin(page_url, match.group(1))
+    return urljoin(page_url, str(match.group(1)))
 
 
 def _curl_download(server: Server, url: str) -> float:
     cmd = [
-        "curl", "--silent", "--show-error", "--noproxy", "*", "--location",
-        "--user", f"{server.username}:{server.password}",
-        "--output", "/dev/null",
-        "--write-out", "%{http_code} %{size_download} %{time_total}",
+        "curl",
+        "--silent",
+        "--show-error",
+        "--noproxy",
+        "*",
+        "--location",
+        "--user",
+        f"{server.username}:{server.password}",
+        "--output",
+        "/dev/null",
+        "--write-out",
+        "%{http_code} %{size_download} %{time_total}",
         url,
     ]
-    status, size, seconds = procs.run(cmd, procs.clean_env(), CURL_TIMEOUT_S, "curl download").split()
+    status, size, seconds = procs.run(
+        cmd, procs.clean_env(), CURL_TIMEOUT_S, "curl download"
+    ).split()
     expected = server.corpus.big_wheel.size
     if status != "200" or int(size) != expected:
         raise BenchError(f"download of {url}: HTTP {status}, {size} bytes (expected {expected})")
     return expected / float(seconds) / 1e6
 
 
-def download_mb_per_s(server: Server, repeats: int) -> float:
-    """Median MB/s (1 MB = 10^6 bytes) over sequential curl downloads of the 50 MB wheel."""
+def download_mb_per_s(server: Server, repeats: int) -> Samples:
+    """MB/s (1 MB = 10^6 bytes) of sequential curl downloads of the 50 MB wheel."""
     url = big_wheel_url(server)
-    return statistics.median(_curl_download(server, url) for _ in range(repeats))
+    return Samples(tuple(_curl_download(server, url) for _ in range(repeats)))
 
 
 def _install_cmd(tool: str, server: Server, target: Path) -> list[str]:
     index = server.index_url_with_credentials()
+    common = ["--target", str(target), "--index-url", index, TREE_ROOT]
     if tool == "pip":
-        return [
-            sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-            "--quiet", "--target", str(target), "--index-url", index, TREE_ROOT,
-        ]
-    return [
-        str(PROJECT_BIN / "uv"), "pip", "install", "--no-cache", "--quiet",
-        "--python", sys.executable, "--target", str(target), "--index-url", index, TREE_ROOT,
-    ]
+        return [sys.executable, *PIP_INSTALL, *common]
+    return [str(PROJECT_BIN / "uv"), *UV_INSTALL, "--python", sys.executable, *common]
 
 
 def _installed_count(target: Path) -> int:
     return len(list(target.glob("*.dist-info")))
 
 
-def install_seconds(tool: str, server: Server, repeats: int) -> float:
-    """Median wall-clock of installing the 30-package tree into a fresh --target."""
+def install_seconds(tool: str, server: Server, repeats: int) -> Samples:
+    """Wall-clock seconds of installing the 30-package tree into a fresh --target."""
     expected = len(tree_layout())
     timings = []
     for attempt in range(repeats):
         target = server.workdir / f"{tool}-target-{attempt}"
         started = time.perf_counter()
-        procs.run(_install_cmd(tool, server, target), procs.clean_env(), INSTALL_TIMEOUT_S, f"{tool} install")
+        procs.run(
+            _install_cmd(tool, server, target),
+            procs.clean_env(),
+            INSTALL_TIMEOUT_S,
+            f"{tool} install",
+        )
         timings.append(time.perf_counter() - started)
         installed = _installed_count(target)
         shutil.rmtree(target, ignore_errors=True)
         if installed != expected:
             raise BenchError(f"{tool} installed {installed} distributions, expected {expected}")
-    return statistics.median(timings)
+    return Samples(tuple(timings))
 
 
 def uploads_per_s(server: Server, count: int) -> float:
@@ -262,15 +321,25 @@ def uploads_per_s(server: Server, count: int) -> float:
     prefix = f"bench-up-{server.name}-{int(time.time()) % 100000:05d}"
     wheels = build_upload_set(server.workdir / "upload-set", prefix, count)
     cmd = [
-        str(PROJECT_BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-        "--repository-url", server.upload_url, "-u", server.username, "-p", server.password,
+        str(PROJECT_BIN / "twine"),
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        server.upload_url,
+        "-u",
+        server.username,
+        "-p",
+        server.password,
     ] + [str(w) for w in wheels]
     env = procs.clean_env(PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring")
     started = time.perf_counter()
     procs.run(cmd, env, UPLOAD_TIMEOUT_S, "twine upload")
     elapsed = time.perf_counter() - started
     with _client(server) as client:
-        _expect_ok(client.get(server.project_path(f"{prefix}-{count:04d}")), "uploaded project page")
+        _expect_ok(
+            client.get(server.project_path(f"{prefix}-{count:04d}")), "uploaded project page"
+        )
     return count / elapsed
 
 

@@ -1,18 +1,21 @@
-"""Process helpers: clean environments, free ports, start/stop, readiness, RSS."""
+"""Process helpers: clean environments, free ports, start/stop, readiness, RSS, CPU use."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TERM", "USER")
 
 
@@ -45,7 +48,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(cmd: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own session with output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -60,7 +65,9 @@ def start(cmd: list[str], log_path: Path, env: dict[str, str], cwd: Path | None 
         )
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: float, what: str, cwd: Path | None = None) -> str:
+def run(
+    cmd: list[str], env: dict[str, str], timeout: float, what: str, cwd: Path | None = None
+) -> str:
     """Run ``cmd`` to completion; raise :class:`BenchError` with its output on failure."""
     try:
         done = subprocess.run(
@@ -95,8 +102,9 @@ def wait_ready(
     with httpx.Client(trust_env=False, timeout=5.0, auth=auth) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                code = proc.returncode
                 raise BenchError(
-                    f"server exited with code {proc.returncode} before answering\n{log_tail(log_path)}"
+                    f"server exited with code {code} before answering\n{log_tail(log_path)}"
                 )
             try:
                 if client.get(url).status_code < 500:
@@ -108,10 +116,8 @@ def wait_ready(
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
@@ -182,3 +188,46 @@ def _status_kb(pid: int, field: str) -> int:
 def tree_rss_mb(root_pid: int) -> float:
     """Sum of VmRSS over the process tree rooted at ``root_pid``, in MB."""
     return sum(_status_kb(pid, "VmRSS") for pid in process_tree(root_pid)) / 1024
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Machine-wide busy CPU time and this benchmark's own CPU time, in seconds."""
+
+    wall: float
+    busy: float
+    own: float
+
+
+def _machine_busy_seconds() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime of ``pid``, 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    own = times.user + times.system + times.children_user + times.children_system
+    descendants = [pid for pid in process_tree(os.getpid()) if pid != os.getpid()]
+    return own + sum(_process_cpu_seconds(pid) for pid in descendants)
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    return CpuSnapshot(time.monotonic(), _machine_busy_seconds(), _own_cpu_seconds())
+
+
+def foreign_cpu_share(start: CpuSnapshot, end: CpuSnapshot) -> float:
+    """Share of the machine's CPU capacity used by other processes between two snapshots."""
+    capacity = (end.wall - start.wall) * (os.cpu_count() or 1)
+    foreign = (end.busy - start.busy) - (end.own - start.own)
+    return max(0.0, foreign / capacity) if capacity > 0 else 0.0

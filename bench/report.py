@@ -9,12 +9,13 @@ from typing import Any
 SERVER_ORDER = ("nginx", "wheelyard", "pypiserver", "devpi")
 PYTHON_SERVERS = ("pypiserver", "devpi")
 SUBJECT = "wheelyard"
+NOISY_CPU_SHARE = 0.10
 TITLES = {"nginx": "nginx", "wheelyard": "Wheelyard", "pypiserver": "pypiserver", "devpi": "devpi"}
 
 
 @dataclass(frozen=True)
 class Target:
-    """A goal for Wheelyard: ``value <op> factor * reference`` (or absolute if no reference)."""
+    """A goal for Wheelyard: ``value <op> factor * reference`` (absolute if no reference)."""
 
     op: str
     factor: float
@@ -22,10 +23,21 @@ class Target:
     text: str
 
     def met(self, subject: float, reference: float | None) -> bool | None:
-        if self.reference is not None and reference is None:
+        if self.reference is None:
+            bound = self.factor
+        elif reference is None:
             return None
-        bound = self.factor * reference if self.reference is not None and reference is not None else self.factor
+        else:
+            bound = self.factor * reference
         return subject >= bound if self.op == ">=" else subject <= bound
+
+
+def at_least(factor: float, reference: str | None, text: str) -> Target:
+    return Target(">=", factor, reference, text)
+
+
+def at_most(factor: float, reference: str | None, text: str) -> Target:
+    return Target("<=", factor, reference, text)
 
 
 @dataclass(frozen=True)
@@ -33,30 +45,75 @@ class Metric:
     key: str
     label: str
     unit: str
-    higher_is_better: bool
-    decimals: int
-    target: Target | None
+    target: Target
+    higher_is_better: bool = True
+    decimals: int = 0
 
 
 METRICS = (
-    Metric("project_html_rps", "/simple/<project>/ HTML, authenticated", "req/s", True, 0,
-           Target(">=", 0.10, "nginx", ">= 0.10x nginx")),
-    Metric("project_json_rps", "/simple/<project>/ JSON, authenticated", "req/s", True, 0,
-           Target(">=", 0.10, "nginx", ">= 0.10x nginx")),
-    Metric("root_rps", "/simple/ root listing", "req/s", True, 0,
-           Target(">=", 0.25, "nginx", "within 4x nginx time (>= 0.25x req/s)")),
-    Metric("root_latency_ms", "/simple/ root listing, one request", "ms", False, 2,
-           Target("<=", 4.0, "nginx", "<= 4x nginx time")),
-    Metric("download_mbps", "download of the 50 MB wheel", "MB/s", True, 0,
-           Target(">=", 0.85, "nginx", ">= 0.85x nginx")),
-    Metric("pip_s", "pip install of the 30-package tree", "s", False, 2,
-           Target("<=", 1.10, "nginx", "<= 1.10x nginx time")),
-    Metric("uv_s", "uv pip install of the 30-package tree", "s", False, 2,
-           Target("<=", 1.25, "nginx", "<= 1.25x nginx time")),
-    Metric("upload_rps", "twine upload of {uploads} wheels", "uploads/s", True, 1,
-           Target(">=", 3.0, "devpi", ">= 3x devpi")),
-    Metric("memory_mb", "server RSS after the load (process tree)", "MB", False, 1,
-           Target("<=", 100.0, None, "<= 100 MB")),
+    Metric(
+        "project_html_rps",
+        "/simple/<project>/ HTML, authenticated",
+        "req/s",
+        at_least(0.10, "nginx", ">= 0.10x nginx"),
+    ),
+    Metric(
+        "project_json_rps",
+        "/simple/<project>/ JSON, authenticated",
+        "req/s",
+        at_least(0.10, "nginx", ">= 0.10x nginx"),
+    ),
+    Metric(
+        "root_rps",
+        "/simple/ root listing",
+        "req/s",
+        at_least(0.25, "nginx", "within 4x nginx time (>= 0.25x req/s)"),
+    ),
+    Metric(
+        "root_latency_ms",
+        "/simple/ root listing, one request",
+        "ms",
+        at_most(4.0, "nginx", "<= 4x nginx time"),
+        higher_is_better=False,
+        decimals=2,
+    ),
+    Metric(
+        "download_mbps",
+        "download of the 50 MB wheel",
+        "MB/s",
+        at_least(0.85, "nginx", ">= 0.85x nginx"),
+    ),
+    Metric(
+        "pip_s",
+        "pip install of the 30-package tree",
+        "s",
+        at_most(1.10, "nginx", "<= 1.10x nginx time"),
+        higher_is_better=False,
+        decimals=2,
+    ),
+    Metric(
+        "uv_s",
+        "uv pip install of the 30-package tree",
+        "s",
+        at_most(1.25, "nginx", "<= 1.25x nginx time"),
+        higher_is_better=False,
+        decimals=2,
+    ),
+    Metric(
+        "upload_rps",
+        "twine upload of {uploads} wheels",
+        "uploads/s",
+        at_least(3.0, "devpi", ">= 3x devpi"),
+        decimals=1,
+    ),
+    Metric(
+        "memory_mb",
+        "server RSS after the load (process tree)",
+        "MB",
+        at_most(100.0, None, "<= 100 MB"),
+        higher_is_better=False,
+        decimals=1,
+    ),
 )
 
 
@@ -69,7 +126,7 @@ class ServerResult:
     raw: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    auth_enforced: bool | None = None
+    auth_enforced: dict[str, bool] | None = None
 
     def value(self, key: str) -> float | None:
         value = self.metrics.get(key)
@@ -83,7 +140,7 @@ def _fmt(value: float | None, decimals: int) -> str:
 def _ratio(subject: float | None, reference: float | None) -> str:
     if subject is None or reference is None or reference == 0:
         return "n/a"
-    return f"{subject / reference:.2f}x"
+    return f"{subject / reference:.3g}x"
 
 
 def _best_python(metric: Metric, results: dict[str, ServerResult]) -> tuple[str, float] | None:
@@ -100,7 +157,7 @@ def _best_python(metric: Metric, results: dict[str, ServerResult]) -> tuple[str,
 
 def _met_cell(metric: Metric, results: dict[str, ServerResult]) -> str:
     subject = results[SUBJECT].value(metric.key) if SUBJECT in results else None
-    if metric.target is None or subject is None:
+    if subject is None:
         return "n/a"
     reference = None
     if metric.target.reference is not None and metric.target.reference in results:
@@ -120,7 +177,7 @@ def _row(metric: Metric, results: dict[str, ServerResult], uploads: int) -> list
     best = _best_python(metric, results)
     cells.append(_ratio(subject, nginx))
     cells.append(f"{_ratio(subject, best[1])} ({best[0]})" if best else "n/a")
-    cells.append(metric.target.text if metric.target else "")
+    cells.append(metric.target.text)
     cells.append(_met_cell(metric, results))
     return cells
 
@@ -137,9 +194,21 @@ def markdown_table(results: dict[str, ServerResult], uploads: int) -> str:
 def _auth_text(result: ServerResult) -> str:
     if result.auth_enforced is None:
         return "not checked"
-    return "credentials checked (wrong password rejected)" if result.auth_enforced else (
-        "credentials sent but NOT checked (wrong password accepted)"
-    )
+    refused = "check credentials"
+    accepted = "do NOT check credentials (wrong password accepted)"
+    verdicts = [
+        f"{what} {refused if enforced else accepted}"
+        for what, enforced in result.auth_enforced.items()
+    ]
+    return ", ".join(verdicts)
+
+
+def _load_text(result: ServerResult) -> str:
+    share = result.raw.get("foreign_cpu_share")
+    if share is None:
+        return ""
+    text = f" Other processes used {share:.0%} of the CPUs during its measurements"
+    return text + (" -- numbers are noisy." if share > NOISY_CPU_SHARE else ".")
 
 
 def notes_markdown(results: dict[str, ServerResult]) -> str:
@@ -149,12 +218,18 @@ def notes_markdown(results: dict[str, ServerResult]) -> str:
         if result is None:
             continue
         details = "; ".join(result.notes) if result.notes else "-"
-        lines.append(f"- **{TITLES[name]}**: auth: {_auth_text(result)}. {details}")
-        lines += [f"  - error in `{key}`: {msg.splitlines()[0]}" for key, msg in result.errors.items()]
+        lines.append(
+            f"- **{TITLES[name]}**: auth: {_auth_text(result)}. {details}.{_load_text(result)}"
+        )
+        lines += [
+            f"  - error in `{key}`: {msg.splitlines()[0]}" for key, msg in result.errors.items()
+        ]
     return "\n".join(lines)
 
 
-def results_json(results: dict[str, ServerResult], context: dict[str, Any], table: str) -> dict[str, Any]:
+def results_json(
+    results: dict[str, ServerResult], context: dict[str, Any], table: str
+) -> dict[str, Any]:
     return {
         "context": context,
         "servers": {
@@ -168,8 +243,12 @@ def results_json(results: dict[str, ServerResult], context: dict[str, Any], tabl
             for name, result in results.items()
         },
         "metrics": [
-            {"key": m.key, "unit": m.unit, "higher_is_better": m.higher_is_better,
-             "target": m.target.text if m.target else None}
+            {
+                "key": m.key,
+                "unit": m.unit,
+                "higher_is_better": m.higher_is_better,
+                "target": m.target.text,
+            }
             for m in METRICS
         ],
         "table_markdown": table,

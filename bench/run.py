@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -36,15 +37,16 @@ import procs  # noqa: E402
 import report  # noqa: E402
 from corpus import Corpus, build_corpus  # noqa: E402
 from devpi import DevpiServer  # noqa: E402
-from measure import HTML_ACCEPT, JSON_ACCEPT, Settings, WrkResult  # noqa: E402
+from measure import HTML_ACCEPT, JSON_ACCEPT, Samples, Settings, WrkResult  # noqa: E402
 from procs import BenchError  # noqa: E402
 from servers import PROJECT_BIN, VENVS_DIR, NginxServer, PypiServer, Server, WheelyardServer  # noqa: E402
 
 SERVER_CLASSES: tuple[type[Server], ...] = (NginxServer, PypiServer, DevpiServer, WheelyardServer)
 FULL = Settings(wrk_seconds=10, downloads=5, install_repeats=3, uploads=200)
-QUICK = Settings(wrk_seconds=3, downloads=3, install_repeats=3, uploads=200)
+QUICK = Settings(wrk_seconds=3, downloads=3, install_repeats=3, uploads=50)
+FULL_PROJECTS = 2000
 QUICK_PROJECTS = 200
-REQUIRED_TOOLS = ("nginx", "wrk", "curl", "openssl")
+REQUIRED_TOOLS = ("nginx", "wrk", "curl")
 REQUIRED_FILES = (
     VENVS_DIR / "pypiserver" / "bin" / "gunicorn",
     VENVS_DIR / "devpi" / "bin" / "devpi-server",
@@ -52,7 +54,8 @@ REQUIRED_FILES = (
     PROJECT_BIN / "uv",
 )
 
-Step = Callable[[], "float | WrkResult"]
+Outcome = float | WrkResult | Samples
+Step = Callable[[], Outcome]
 
 
 @dataclass(frozen=True)
@@ -64,15 +67,26 @@ class Options:
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--projects", type=int, default=None, help="number of projects (default 2000, 200 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="200 projects and 3 s load runs, for smoke-testing")
+    parser.add_argument(
+        "--projects",
+        type=int,
+        default=None,
+        help="number of projects (default 2000, 200 with --quick)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="200 projects and 3 s load runs, for smoke-testing"
+    )
     args = parser.parse_args(argv)
-    projects = args.projects or (QUICK_PROJECTS if args.quick else 2000)
+    projects = args.projects or (QUICK_PROJECTS if args.quick else FULL_PROJECTS)
     return Options(projects=projects, quick=args.quick, settings=QUICK if args.quick else FULL)
 
 
 def check_prerequisites() -> None:
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()]
+    missing = [
+        tool
+        for tool in REQUIRED_TOOLS
+        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()
+    ]
     missing += [str(path) for path in REQUIRED_FILES if not path.exists()]
     if missing:
         raise SystemExit(f"missing: {', '.join(missing)}\nrun: bash bench/setup.sh")
@@ -85,7 +99,9 @@ def steps(server: Server, settings: Settings) -> list[tuple[str, Step]]:
         ("project_html_rps", lambda: measure.project_pages_rps(server, HTML_ACCEPT, seconds)),
     ]
     if server.supports_json:
-        plan.append(("project_json_rps", lambda: measure.project_pages_rps(server, JSON_ACCEPT, seconds)))
+        plan.append(
+            ("project_json_rps", lambda: measure.project_pages_rps(server, JSON_ACCEPT, seconds))
+        )
     plan += [
         ("root_rps", lambda: measure.root_rps(server, seconds)),
         ("root_latency_ms", lambda: measure.root_latency_ms(server)),
@@ -114,31 +130,57 @@ def run_step(result: report.ServerResult, key: str, step: Step) -> None:
         result.errors[key] = _describe_error(exc)
         print(f"FAILED\n{_indent(result.errors[key])}", flush=True)
         return
-    if isinstance(outcome, WrkResult):
+    value = headline(outcome)
+    if not isinstance(outcome, float):
         result.raw[key] = asdict(outcome)
-        outcome = outcome.requests_per_s
-    result.metrics[key] = outcome
-    print(f"{outcome:,.2f} ({time.monotonic() - started:.0f}s)", flush=True)
+    result.metrics[key] = value
+    print(f"{value:,.2f} ({time.monotonic() - started:.0f}s)", flush=True)
+
+
+def headline(outcome: Outcome) -> float:
+    """The number a step reports: requests/s for wrk runs, the median for samples."""
+    if isinstance(outcome, WrkResult):
+        return outcome.requests_per_s
+    if isinstance(outcome, Samples):
+        return outcome.median
+    return outcome
 
 
 def _indent(text: str) -> str:
     return "\n".join("    | " + line for line in text.splitlines())
 
 
-def bench_server(server_class: type[Server], workdir: Path, corpus: Corpus, settings: Settings) -> report.ServerResult:
+def check_auth(server: Server, result: report.ServerResult) -> None:
+    try:
+        result.auth_enforced = measure.check_auth_enforced(server)
+    except Exception as exc:  # the metrics are still worth having
+        result.errors["auth_check"] = _describe_error(exc)
+        print(f"  auth check FAILED\n{_indent(result.errors['auth_check'])}", flush=True)
+
+
+def measure_server(server: Server, result: report.ServerResult, settings: Settings) -> None:
+    check_auth(server, result)
+    start = procs.cpu_snapshot()
+    for key, step in steps(server, settings):
+        run_step(result, key, step)
+    result.raw["foreign_cpu_share"] = procs.foreign_cpu_share(start, procs.cpu_snapshot())
+
+
+def bench_server(
+    server_class: type[Server], workdir: Path, corpus: Corpus, settings: Settings
+) -> report.ServerResult:
     result = report.ServerResult(server_class.name)
     print(f"\n== {server_class.name}", flush=True)
     started = time.monotonic()
     try:
-        with server_class(workdir, corpus) as server:
-            result.notes = server.notes
+        server = server_class(workdir, corpus)
+        result.notes = server.notes
+        with server:
             print(f"  ready on {server.base_url} in {time.monotonic() - started:.0f}s", flush=True)
-            result.auth_enforced = measure.check_auth_enforced(server)
-            for key, step in steps(server, settings):
-                run_step(result, key, step)
+            measure_server(server, result, settings)
     except Exception as exc:
         result.errors["start"] = _describe_error(exc)
-        print(f"  {server_class.name} unavailable: n/a\n{_indent(result.errors['start'])}", flush=True)
+        print(f"  {server_class.name} unavailable: n/a\n{_indent(result.errors['start'])}")
     return result
 
 
@@ -151,23 +193,30 @@ def _tool_version(cmd: list[str]) -> str:
 
 def context(options: Options, corpus: Corpus) -> dict[str, Any]:
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "projects": options.projects,
         "quick": options.quick,
         "wheels": len(corpus.files),
+        "cpus": os.cpu_count(),
         "settings": asdict(options.settings),
         "wrk": {"threads": measure.WRK_THREADS, "connections": measure.WRK_CONNECTIONS},
         "versions": {
             "wheelyard": _tool_version([str(PROJECT_BIN / "wheelyard"), "--version"]),
             "nginx": _nginx_version(),
-            "pypiserver": _tool_version([str(VENVS_DIR / "pypiserver" / "bin" / "pypi-server"), "--version"]),
-            "devpi-server": _tool_version([str(VENVS_DIR / "devpi" / "bin" / "devpi-server"), "--version"]),
+            "pypiserver": _tool_version(
+                [str(VENVS_DIR / "pypiserver" / "bin" / "pypi-server"), "--version"]
+            ),
+            "devpi-server": _tool_version(
+                [str(VENVS_DIR / "devpi" / "bin" / "devpi-server"), "--version"]
+            ),
         },
     }
 
 
 def _nginx_version() -> str:
-    done = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False, env=procs.clean_env())
+    done = subprocess.run(
+        ["nginx", "-v"], capture_output=True, text=True, check=False, env=procs.clean_env()
+    )
     return (done.stderr or done.stdout).strip()
 
 
@@ -188,6 +237,7 @@ def write_results(table: str, notes: str, payload: dict[str, Any]) -> Path:
 
 def _raise_on_sigterm() -> None:
     def handler(signum: int, frame: object) -> None:
+        print("\nterminated: stopping servers", file=sys.stderr, flush=True)
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
@@ -199,11 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     check_prerequisites()
     started = time.monotonic()
     corpus = build_corpus(BENCH_DIR / ".corpus", options.projects)
-    print(f"corpus: {len(corpus.files)} wheels in {corpus.root} ({time.monotonic() - started:.1f}s)", flush=True)
+    print(
+        f"corpus: {len(corpus.files)} wheels in {corpus.root} ({time.monotonic() - started:.1f}s)",
+        flush=True,
+    )
     results: dict[str, report.ServerResult] = {}
     with tempfile.TemporaryDirectory(prefix="wheelyard-bench-") as tmp:
         for server_class in SERVER_CLASSES:
-            results[server_class.name] = bench_server(server_class, Path(tmp), corpus, options.settings)
+            results[server_class.name] = bench_server(
+                server_class, Path(tmp), corpus, options.settings
+            )
     table = report.markdown_table(results, options.settings.uploads)
     notes = report.notes_markdown(results)
     out = write_results(table, notes, report.results_json(results, context(options, corpus), table))
@@ -213,4 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: all servers stopped", file=sys.stderr)
+        sys.exit(130)

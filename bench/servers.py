@@ -6,6 +6,12 @@ serves the whole corpus, and is stopped with its whole process group.
 
 from __future__ import annotations
 
+import base64
+import grp
+import hashlib
+import json
+import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -22,10 +28,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 VENVS_DIR = BENCH_DIR / ".venvs"
 PROJECT_BIN = PROJECT_DIR / ".venv" / "bin"
+LOGS_DIR = BENCH_DIR / "results" / "logs"
 IMPORT_TIMEOUT_S = 1200.0
 NGINX_WORKERS = 2
 PYPISERVER_WORKERS = 2
 WHEELYARD_WORKERS = 2
+UNREACHABLE_INDEX = "http://127.0.0.1:9/simple/"
 
 
 class Server(ABC):
@@ -79,6 +87,12 @@ class Server(ABC):
         if self.proc is not None:
             procs.stop(self.proc)
             self.proc = None
+        self._keep_log()
+
+    def _keep_log(self) -> None:
+        if self.log_path.exists():
+            LOGS_DIR.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.log_path, LOGS_DIR / f"{self.name}.log")
 
     @property
     def pid(self) -> int:
@@ -89,7 +103,9 @@ class Server(ABC):
     def _launch(self, cmd: list[str], env: dict[str, str] | None = None) -> None:
         self.proc = procs.start(cmd, self.log_path, env or procs.clean_env(), cwd=self.workdir)
         try:
-            procs.wait_ready(self.proc, self.base_url + self.simple_path, self.log_path, auth=self.auth)
+            procs.wait_ready(
+                self.proc, self.base_url + self.simple_path, self.log_path, auth=self.auth
+            )
         except BaseException:
             self.stop()
             raise
@@ -112,16 +128,15 @@ class Server(ABC):
 
 
 def write_htpasswd(path: Path, username: str, password: str) -> Path:
-    """Write an Apache htpasswd file with an ``$apr1$`` (MD5-crypt) entry."""
-    hashed = procs.run(
-        ["openssl", "passwd", "-apr1", password], procs.clean_env(), 30, "openssl passwd"
-    ).strip()
-    path.write_text(f"{username}:{hashed}\n")
+    """Write an Apache htpasswd file with a ``{SHA}`` entry (cheapest scheme to verify)."""
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    path.write_text(f"{username}:{{SHA}}{digest}\n")
     path.chmod(0o644)
     return path
 
 
 NGINX_CONF = """\
+{user_directive}
 worker_processes {workers};
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log warn;
@@ -158,6 +173,13 @@ http {{
 """
 
 
+def _nginx_user_directive() -> str:
+    """Run workers as the invoking user so they can read the private work directory."""
+    if os.geteuid() != 0:
+        return ""
+    return f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+
+
 class NginxServer(Server):
     """nginx serving a pre-rendered static tree: the ceiling."""
 
@@ -170,11 +192,11 @@ class NginxServer(Server):
 
     def start(self) -> None:
         static = build_static_tree(self.corpus)
-        self.workdir.chmod(0o755)
         htpasswd = write_htpasswd(self.workdir / "htpasswd", self.username, self.password)
         conf = self.workdir / "nginx.conf"
         conf.write_text(
             NGINX_CONF.format(
+                user_directive=_nginx_user_directive(),
                 workers=NGINX_WORKERS,
                 workdir=self.workdir,
                 port=self.port,
@@ -183,15 +205,24 @@ class NginxServer(Server):
             )
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        cmd = [nginx, "-p", str(self.workdir), "-e", str(self.workdir / "error.log"), "-c", str(conf)]
-        self._launch(cmd + ["-g", "daemon off;"])
+        cmd = [
+            nginx,
+            "-p",
+            str(self.workdir),
+            "-e",
+            str(self.workdir / "error.log"),
+            "-c",
+            str(conf),
+        ]
+        self._launch([*cmd, "-g", "daemon off;"])
         self.notes.append(
-            f"static files, {NGINX_WORKERS} workers, auth_basic with an $apr1$ htpasswd, JSON by Accept map"
+            f"static files, {NGINX_WORKERS} workers, auth_basic with a {{SHA}} htpasswd, "
+            "JSON chosen by an Accept map"
         )
 
 
 class PypiServer(Server):
-    """pypiserver under gunicorn with htpasswd authentication for download and update."""
+    """pypiserver under gunicorn with htpasswd authentication for download, list and update."""
 
     name = "pypiserver"
 
@@ -210,20 +241,23 @@ class PypiServer(Server):
         htpasswd = write_htpasswd(self.workdir / "htpasswd", self.username, self.password)
         roots = [str(uploads)] + [str(d) for d in self.corpus.wheel_dirs]
         factory = (
-            f"pypiserver:app(roots={roots!r}, authenticate=['download', 'update'], "
+            f"pypiserver:app(roots={roots!r}, authenticate=['download', 'list', 'update'], "
             f"password_file={str(htpasswd)!r}, disable_fallback=True, backend_arg='cached-dir')"
         )
         cmd = [
             str(venv_bin / "gunicorn"),
-            "--workers", str(PYPISERVER_WORKERS),
-            "--bind", f"127.0.0.1:{self.port}",
-            "--timeout", "300",
+            "--workers",
+            str(PYPISERVER_WORKERS),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--timeout",
+            "300",
             factory,
         ]
         self._launch(cmd)
         self.notes.append(
             f"gunicorn, {PYPISERVER_WORKERS} sync workers, cached-dir backend, "
-            "-a download,update with an $apr1$ htpasswd"
+            "-a download,list,update with a {SHA} htpasswd"
         )
 
 
@@ -246,14 +280,37 @@ class WheelyardServer(Server):
         return self.workdir / "data"
 
     def _env(self) -> dict[str, str]:
-        return procs.clean_env(WHEELYARD_ADMIN_PASSWORD=self.password)
+        return procs.clean_env(
+            WHEELYARD_ADMIN_PASSWORD=self.password, WHEELYARD_PYPI_URL=UNREACHABLE_INDEX
+        )
+
+    def _cli(self, *args: str, timeout: float = 120.0) -> str:
+        cmd = [str(PROJECT_BIN / "wheelyard"), *args, "--data-dir", str(self.data_dir)]
+        return procs.run(
+            cmd, self._env(), timeout, f"wheelyard {args[0]} {args[1]}", cwd=self.workdir
+        )
+
+    def _isolate_proxies(self) -> None:
+        """Set every proxy repository offline, so no request ever leaves 127.0.0.1."""
+        repositories = json.loads(self._cli("repo", "list", "--json"))
+        proxies = [repo["name"] for repo in repositories if repo["kind"] == "proxy"]
+        for name in proxies:
+            self._cli("repo", "update", name, "--offline")
+        if proxies:
+            self.notes.append(
+                f"proxy repositories {proxies} set --offline, upstream URL a closed 127.0.0.1 port"
+            )
 
     def _serve_cmd(self, workers: int | None) -> list[str]:
         cmd = [
-            str(PROJECT_BIN / "wheelyard"), "serve",
-            "--data-dir", str(self.data_dir),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
+            str(PROJECT_BIN / "wheelyard"),
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
         ]
         return cmd + (["--workers", str(workers)] if workers else [])
 
@@ -268,15 +325,15 @@ class WheelyardServer(Server):
             self._launch(self._serve_cmd(None), self._env())
 
     def _import_corpus(self) -> None:
-        cmd = [str(PROJECT_BIN / "wheelyard"), "import", "main"]
-        cmd += [str(d) for d in self.corpus.wheel_dirs]
-        cmd += ["--data-dir", str(self.data_dir)]
-        procs.run(cmd, self._env(), IMPORT_TIMEOUT_S, "wheelyard import", cwd=self.workdir)
+        self._cli(
+            "import", "main", *[str(d) for d in self.corpus.wheel_dirs], timeout=IMPORT_TIMEOUT_S
+        )
 
     def start(self) -> None:
         if not (PROJECT_BIN / "wheelyard").exists():
             raise BenchError(f"{PROJECT_BIN / 'wheelyard'} does not exist")
         self.data_dir.mkdir(exist_ok=True)
+        self._isolate_proxies()
         self._start_serving()
         self._import_corpus()
         self.notes.append("HTTP Basic admin credentials on every request")

@@ -51,7 +51,8 @@ def _project_json(project: str, files: list[WheelFile]) -> str:
 
 def _root_html(projects: list[str]) -> str:
     links = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in projects)
-    return f"<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body>\n{links}</body></html>\n"
+    head = "<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body>\n"
+    return f"{head}{links}</body></html>\n"
 
 
 def _root_json(projects: list[str]) -> str:

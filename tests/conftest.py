@@ -11,11 +11,18 @@ import pytest
 # Cheap Argon2 parameters: the suite hashes many passwords.
 os.environ.setdefault("WHEELYARD_ARGON2_MEMORY_KIB", "64")
 os.environ.setdefault("WHEELYARD_ARGON2_TIME_COST", "1")
-for variable in ("WHEELYARD_CONFIG", "WHEELYARD_DATA_DIR", "WHEELYARD_DATABASE_URL",
-                 "WHEELYARD_STORAGE_URL", "WHEELYARD_ADMIN_PASSWORD"):
+for variable in (
+    "WHEELYARD_CONFIG",
+    "WHEELYARD_DATA_DIR",
+    "WHEELYARD_DATABASE_URL",
+    "WHEELYARD_STORAGE_URL",
+    "WHEELYARD_ADMIN_PASSWORD",
+):
     os.environ.pop(variable, None)
 
-POSTGRES_ADMIN_URL = os.environ.get("WHEELYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "WHEELYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 

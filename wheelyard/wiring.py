@@ -4,26 +4,97 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wheelyard import __version__
 from wheelyard.auth.passwords import HashCost, PasswordHashing
 from wheelyard.config import Settings
-from wheelyard.core.errors import RepositoryNotFound
-from wheelyard.core.models import RepositoryConfig, RepositoryKind
+from wheelyard.core.errors import NotFound, RepositoryNotFound, UpstreamUnavailable
+from wheelyard.core.models import (
+    FileDescriptor,
+    ProjectPage,
+    ProjectSummary,
+    RepositoryConfig,
+    RepositoryKind,
+    RequestContext,
+)
 from wheelyard.core.names import ProjectName
+from wheelyard.core.ports import BlobStore
 from wheelyard.core.sources.base import Source
+from wheelyard.core.sources.cache import CacheMemory, CachingSource
+from wheelyard.core.sources.file_fetch import FileFetches
+from wheelyard.core.sources.filters import FilteredSource, FilterRules
 from wheelyard.core.sources.hosted import HostedSource
 from wheelyard.core.sources.merged import MergedSource
 from wheelyard.core.sources.overlay import ViewOverlaySource
-from wheelyard.core.sources.proxy import ProxySource
+from wheelyard.core.sources.proxy import ProxySource, UpstreamHealth
+from wheelyard.db.cache_store import SqlProxyCache
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.engine import create_async_db_engine, create_session_factory
+from wheelyard.db.generation import open_generation_reader
 from wheelyard.db.migrate import upgrade_to_head
+from wheelyard.db.view_memo import GenerationMemoCatalog
 from wheelyard.services.context import ServiceContext, SystemClock
 from wheelyard.services.repositories import get_repository, list_repositories
 from wheelyard.storage import open_blob_store
+
+UPSTREAM_CONNECTIONS = 64
+"""At most this many connections to upstream indexes at once, per server process."""
+
+
+@dataclass
+class ProxyWiring:
+    """What the proxy repositories of one process share: one HTTP client, the cache, fetches.
+
+    Source chains are rebuilt whenever repository settings change; the per-repository
+    memories (parsed pages, upstream health) outlive them, keyed by repository and URL.
+    """
+
+    client: httpx.AsyncClient
+    cache: SqlProxyCache
+    blobs: BlobStore
+    fetches: FileFetches
+    memories: dict[tuple[int, str], CacheMemory] = field(default_factory=dict)
+    health: dict[tuple[int, str], UpstreamHealth] = field(default_factory=dict)
+
+    def source(self, repository: RepositoryConfig) -> Source:
+        """Filters over the cache over the upstream."""
+        key = (repository.id, repository.url or "")
+        upstream = ProxySource(
+            repository, self.client, health=self.health.setdefault(key, UpstreamHealth())
+        )
+        cached = CachingSource(
+            upstream,
+            repository,
+            self.cache,
+            self.cache,
+            self.blobs,
+            self.fetches,
+            self.memories.setdefault(key, CacheMemory()),
+        )
+        return FilteredSource(cached, FilterRules.of(repository))
+
+    async def close(self) -> None:
+        await self.fetches.close()
+        await self.client.aclose()
+
+
+def open_proxy_wiring(settings: Settings, services: ServiceContext) -> ProxyWiring:
+    """The upstream HTTP client (bounded connections, redirects) and the proxy cache."""
+    client = httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=UPSTREAM_CONNECTIONS, max_keepalive_connections=UPSTREAM_CONNECTIONS
+        ),
+        follow_redirects=True,
+        headers={"User-Agent": f"wheelyard/{__version__}"},
+    )
+    cache = SqlProxyCache(services.sessions)
+    temporary = settings.data_dir / "proxy-downloads"
+    fetches = FileFetches(cache, services.blobs, services.clock, temporary)
+    return ProxyWiring(client, cache, services.blobs, fetches)
 
 
 @dataclass
@@ -33,14 +104,57 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     services: ServiceContext
+    proxies: ProxyWiring | None = None
+    view_memo: GenerationMemoCatalog | None = None
+
+    @property
+    def view_catalog(self) -> SqlCatalog:
+        """The catalog source chains read: answers kept for one catalog generation."""
+        return self.view_memo or self.services.catalog
 
     async def close(self) -> None:
+        if self.proxies is not None:
+            await self.proxies.close()
+        if self.view_memo is not None:
+            self.view_memo.reader.close()
         await self.engine.dispose()
 
     async def source_for(self, repository: RepositoryConfig) -> Source:
         """The view a repository serves: its own contents, upstreams, yanks and statuses."""
         repositories = {repo.name: repo for repo in await list_repositories(self.services)}
-        return build_source(self.services.catalog, repositories, repository)
+        return build_source(self.view_catalog, repositories, repository, self.proxies)
+
+    async def upstream_lookup(
+        self, repository: RepositoryConfig, project: ProjectName
+    ) -> str | None:
+        """The first upstream of ``repository`` whose view serves ``project``, or None.
+
+        Security (dependency confusion): an upstream that cannot be asked makes this
+        fail closed, with UpstreamUnavailable, rather than answer "nobody serves it".
+        """
+        repositories = {repo.name: repo for repo in await list_repositories(self.services)}
+        context = RequestContext(now=self.services.clock.now())
+        unreachable: list[str] = []
+        for name in repository.upstreams:
+            upstream = repositories.get(name)
+            if upstream is None:
+                continue
+            source = build_source(self.view_catalog, repositories, upstream, self.proxies)
+            try:
+                await source.get_project_page(project, context)
+            except NotFound:
+                continue
+            except UpstreamUnavailable:
+                unreachable.append(name)
+                continue
+            return name
+        if unreachable:
+            raise UpstreamUnavailable(
+                f"cannot tell whether upstream {unreachable[0]!r} serves {project!r}: it is "
+                f"unreachable; retry later, or reserve the name with "
+                f"'wheelyard repo claim {repository.name} {project}'"
+            )
+        return None
 
     async def source_named(self, name: str) -> Source:
         return await self.source_for(await get_repository(self.services, name))
@@ -68,17 +182,25 @@ async def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         clock=SystemClock(),
         max_upload_size=settings.max_upload_size,
     )
-    return Runtime(settings, engine, services)
+    memo = GenerationMemoCatalog(sessions, open_generation_reader(settings.database_url, engine))
+    return Runtime(settings, engine, services, open_proxy_wiring(settings, services), memo)
 
 
 def build_source(
     catalog: SqlCatalog,
     repositories: dict[str, RepositoryConfig],
     repository: RepositoryConfig,
+    proxies: ProxyWiring | None = None,
 ) -> Source:
-    """The source chain of ``repository``: merged (hosted first, then upstreams) + overlay."""
+    """The source chain of ``repository``: merged (hosted first, then upstreams) + overlay.
+
+    A proxy repository is ``FilteredSource(CachingSource(ProxySource))``; without
+    ``proxies`` (no HTTP client in this process) it reports its upstream unavailable.
+    """
     if repository.kind is RepositoryKind.PROXY:
-        inner: Source = ProxySource(repository)
+        inner: Source = (
+            proxies.source(repository) if proxies is not None else _UnwiredProxy(repository)
+        )
     else:
         hosted = HostedSource(catalog, repository.id, repository.name)
         members: list[tuple[str, Source]] = [(repository.name, hosted)]
@@ -86,7 +208,7 @@ def build_source(
             upstream = repositories.get(name)
             if upstream is None:
                 raise RepositoryNotFound(f"upstream {name!r} of {repository.name!r} not found")
-            members.append((name, build_source(catalog, repositories, upstream)))
+            members.append((name, build_source(catalog, repositories, upstream, proxies)))
         inner = (
             hosted
             if len(members) == 1
@@ -104,3 +226,34 @@ def catalog_claims(
         return await catalog.is_claimed(repository.id, project)
 
     return claimed
+
+
+class _UnwiredProxy:
+    """A proxy repository's view where no upstream client is wired: always unavailable."""
+
+    def __init__(self, repository: RepositoryConfig) -> None:
+        self.repository = repository
+
+    def _unavailable(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"upstream of {self.repository.name!r} is not reachable")
+
+    async def list_projects(self, context: RequestContext) -> list[ProjectSummary]:
+        raise self._unavailable()
+
+    async def get_project_page(self, project: ProjectName, context: RequestContext) -> ProjectPage:
+        raise self._unavailable()
+
+    async def get_file(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        raise self._unavailable()
+
+    async def get_metadata(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        raise self._unavailable()
+
+    async def get_provenance(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        raise self._unavailable()

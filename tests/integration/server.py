@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests.fake_upstream import empty_index_url
+
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-password-for-tests"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -30,6 +32,8 @@ def base_env(**extra: str) -> dict[str, str]:
         if not key.startswith(("WHEELYARD_", "PIP_", "UV_", "TWINE_"))
     }
     env.update(
+        # Never PyPI: `pypi` (created on first start) proxies an empty local index.
+        WHEELYARD_PYPI_URL=empty_index_url(),
         WHEELYARD_ADMIN_PASSWORD=ADMIN_PASSWORD,
         WHEELYARD_ARGON2_MEMORY_KIB="64",
         WHEELYARD_ARGON2_TIME_COST="1",
@@ -64,7 +68,13 @@ class Server:
         command = [str(BIN / "wheelyard"), *args]
         command += ["--data-dir", str(self.data_dir), "--database-url", self.database_url]
         result = subprocess.run(
-            command, input=input, capture_output=True, text=True, env=self.env, timeout=120
+            command,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"{command} failed: {result.stderr}")
@@ -126,9 +136,7 @@ def start_server(
     command = [str(BIN / "wheelyard"), "serve", "--port", "0", "--data-dir", str(data_dir)]
     command += ["--database-url", database_url, *args]
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, text=True, env=env
-        )
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     assert process.stdout is not None
     line = process.stdout.readline()
     if "listening on" not in line:

@@ -12,15 +12,43 @@ from tests.integration.server import BIN, Server
 def test_twine_upload_then_pip_install(server: Server, dists: Path, tmp_path: Path) -> None:
     wheel = make_wheel(dists, "smoke-pkg", "1.0")
     upload = subprocess.run(
-        [str(BIN / "twine"), "upload", "--disable-progress-bar", "--repository-url",
-         f"{server.url}/main/", "-u", "admin", "-p", server.admin[1], str(wheel)],
-        capture_output=True, text=True, env=server.env, timeout=120,
+        [
+            str(BIN / "twine"),
+            "upload",
+            "--disable-progress-bar",
+            "--repository-url",
+            f"{server.url}/main/",
+            "-u",
+            "admin",
+            "-p",
+            server.admin[1],
+            str(wheel),
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=server.env,
+        timeout=120,
     )
     assert upload.returncode == 0, upload.stdout + upload.stderr
     install = subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--no-cache-dir", "--target",
-         str(tmp_path / "target"), "--index-url", server.index_url(), "smoke-pkg==1.0"],
-        capture_output=True, text=True, env=server.env, timeout=120,
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--target",
+            str(tmp_path / "target"),
+            "--index-url",
+            server.index_url(),
+            "smoke-pkg==1.0",
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=server.env,
+        timeout=120,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     assert (tmp_path / "target" / "smoke_pkg" / "__init__.py").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -61,7 +62,8 @@ class FileEntry:
 
     filename: str
     version: str
-    size: int
+    # None when unknown: a proxied file listed by an HTML-only (PEP 503) upstream.
+    size: int | None
     sha256: str
     packagetype: str
     requires_python: str | None = None
@@ -75,6 +77,10 @@ class FileEntry:
     has_provenance: bool = False
     # Where a proxied file lives upstream; None for hosted files.
     upstream_url: str | None = None
+    # PEP 658: the upstream serves ``<upstream_url>.metadata`` (with or without a hash).
+    upstream_metadata: bool = False
+    # PEP 740: where the upstream serves this file's provenance object.
+    provenance_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,20 @@ class InlineBytes:
     data: bytes
 
 
-FileDescriptor = StoredBlob | RemoteFile | InlineBytes
+@dataclass(frozen=True)
+class StreamedBytes:
+    """Bytes served while they are fetched (a proxy cache miss); ``open()`` once per response.
+
+    Security: the stream raises before its last bytes when the fetched file fails its
+    sha256 or size check, so a client never receives a complete copy of refused bytes.
+    """
+
+    open: Callable[[], AsyncIterator[bytes]]
+    sha256: str
+    size: int | None = None
+
+
+FileDescriptor = StoredBlob | RemoteFile | InlineBytes | StreamedBytes
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from wheelyard.core.models import ProjectPage, ProjectStatus, ProjectSummary, StoredFile
+from wheelyard.core.models import (
+    ProjectPage,
+    ProjectStatus,
+    ProjectSummary,
+    StoredBlob,
+    StoredFile,
+)
 from wheelyard.core.names import ProjectName
 
 
@@ -68,3 +75,83 @@ class ViewOverlayStore(Protocol):
         self, repository_id: int, project: ProjectName
     ) -> tuple[ProjectStatus, str] | None:
         """The status and reason set for ``project`` in this view, if any."""
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """An upstream index page as last fetched: its raw body and HTTP validators.
+
+    ``found`` False is a negative entry: the upstream answered that the page does not exist.
+    """
+
+    body: bytes
+    content_type: str
+    url: str
+    fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    found: bool = True
+
+
+@dataclass(frozen=True)
+class CachedArtifact:
+    """A verified upstream file, or its ``.metadata`` / ``.provenance``, kept in the blob store."""
+
+    filename: str
+    project: ProjectName
+    blob: StoredBlob
+
+
+class PageCache(Protocol):
+    """Upstream pages of proxy repositories, shared by every server process.
+
+    ``key`` is a normalized project name, or ``""`` for the root listing.
+    """
+
+    async def get_page(self, repository_id: int, key: str) -> CachedPage | None: ...
+
+    async def put_page(self, repository_id: int, key: str, page: CachedPage) -> None: ...
+
+    async def touch_page(
+        self,
+        repository_id: int,
+        key: str,
+        fetched_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> None:
+        """Record a successful revalidation (HTTP 304) of a cached page."""
+
+
+class FileCache(Protocol):
+    """Verified upstream files of proxy repositories, and the claims that make fetches single.
+
+    A claim is held by one fetch (``owner``) across every server process sharing the
+    database; the holder refreshes it while it downloads, and a claim not refreshed
+    since ``stale_before`` belongs to a fetch that died and may be taken over.
+    """
+
+    async def get_artifact(self, repository_id: int, filename: str) -> CachedArtifact | None: ...
+
+    async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
+        """Every cached file, metadata and provenance of ``project``."""
+
+    async def put_artifact(
+        self, repository_id: int, artifact: CachedArtifact, fetched_at: datetime
+    ) -> None: ...
+
+    async def claim_fetch(
+        self,
+        repository_id: int,
+        filename: str,
+        owner: str,
+        now: datetime,
+        stale_before: datetime,
+    ) -> bool:
+        """Take the fetch of ``filename``; False while another live fetch holds it."""
+
+    async def refresh_claim(
+        self, repository_id: int, filename: str, owner: str, now: datetime
+    ) -> None: ...
+
+    async def release_claim(self, repository_id: int, filename: str, owner: str) -> None: ...

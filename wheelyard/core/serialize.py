@@ -84,6 +84,10 @@ def _file_json(project: str, entry: FileEntry, file_url: FileUrl) -> dict[str, A
         "upload-time": format_upload_time(entry.upload_time) if entry.upload_time else None,
         "provenance": f"{url}.provenance" if entry.has_provenance else None,
     }
+    # Unknown for files of HTML-only upstreams: omitted, as clients (uv) reject null here.
+    for key in ("size", "upload-time"):
+        if item[key] is None:
+            del item[key]
     return item
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wheelyard.db.base import Base
@@ -195,3 +204,52 @@ class CatalogStateRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     generation: Mapped[int] = mapped_column(default=0)
+
+
+class ProxyPageRow(Base):
+    """An upstream page of a proxy repository as last fetched ("" is the root listing)."""
+
+    __tablename__ = "proxy_pages"
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    project: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # False: the upstream answered 404 (a negative entry, kept for the same TTL).
+    found: Mapped[bool] = mapped_column(default=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[datetime]
+
+
+class ProxyFileRow(Base):
+    """A verified upstream file (or its .metadata / .provenance) kept in the blob store."""
+
+    __tablename__ = "proxy_files"
+    __table_args__ = (Index("ix_proxy_files_repository_id_project", "repository_id", "project"),)
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    filename: Mapped[str] = mapped_column(String(320), primary_key=True)
+    project: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    blob_key: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+
+
+class ProxyFetchRow(Base):
+    """A claim on the upstream fetch of one file: makes first downloads single across replicas."""
+
+    __tablename__ = "proxy_fetches"
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    filename: Mapped[str] = mapped_column(String(320), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    heartbeat: Mapped[datetime]

@@ -10,12 +10,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from wheelyard.config import DEFAULT_PYPI_URL
 from wheelyard.core.models import RepositoryKind
-from wheelyard.db.models import RepositoryRow, UserRow
+from wheelyard.db.models import RepositoryRow, UpstreamRow, UserRow
 from wheelyard.services.context import ServiceContext
 
 log = logging.getLogger("wheelyard.bootstrap")
 DEFAULT_REPOSITORY = "main"
+DEFAULT_PROXY = "pypi"
 PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 
 
@@ -27,9 +29,16 @@ async def is_new(context: ServiceContext) -> bool:
     return not repositories and not users
 
 
-async def bootstrap(context: ServiceContext, data_dir: Path, admin_password: str | None) -> bool:
-    """Create ``main`` and ``admin`` on a new database; True when this call did it.
+async def bootstrap(
+    context: ServiceContext,
+    data_dir: Path,
+    admin_password: str | None,
+    pypi_url: str | None = None,
+) -> bool:
+    """Create ``pypi``, ``main`` and ``admin`` on a new database; True when this call did it.
 
+    ``pypi`` proxies ``pypi_url`` (default: ``WHEELYARD_PYPI_URL``, else PyPI) and
+    ``main`` is hosted with ``pypi`` as its upstream; both are private.
     Safe when several processes start at once: the unique constraints let one win.
     """
     if not await is_new(context):
@@ -37,9 +46,14 @@ async def bootstrap(context: ServiceContext, data_dir: Path, admin_password: str
     password = admin_password or secrets.token_urlsafe(18)
     now = context.clock.now()
     async with context.sessions() as session:
-        session.add(
-            RepositoryRow(name=DEFAULT_REPOSITORY, kind=RepositoryKind.HOSTED.value, created=now)
+        proxy = RepositoryRow(
+            name=DEFAULT_PROXY,
+            kind=RepositoryKind.PROXY.value,
+            url=pypi_url or os.environ.get("WHEELYARD_PYPI_URL") or DEFAULT_PYPI_URL,
+            created=now,
         )
+        main = RepositoryRow(name=DEFAULT_REPOSITORY, kind=RepositoryKind.HOSTED.value, created=now)
+        session.add_all([proxy, main])
         session.add(
             UserRow(
                 name="admin",
@@ -49,6 +63,8 @@ async def bootstrap(context: ServiceContext, data_dir: Path, admin_password: str
             )
         )
         try:
+            await session.flush()
+            session.add(UpstreamRow(repository_id=main.id, position=0, upstream_id=proxy.id))
             await session.commit()
         except IntegrityError:
             return False

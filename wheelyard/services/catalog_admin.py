@@ -18,7 +18,7 @@ from wheelyard.db.models import FileRow, ProjectRow, StatusRow, YankRow
 from wheelyard.services.audit import AuditEvent, add_event
 from wheelyard.services.context import ServiceContext
 from wheelyard.services.publish import Upload, publish
-from wheelyard.services.repositories import get_row
+from wheelyard.services.repositories import delete_unreferenced_blobs, get_row
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
 
@@ -186,8 +186,7 @@ async def delete_files(
         )
         add_event(session, event, context.clock.now())
         await session.commit()
-    for key in keys:
-        await context.blobs.delete(key)
+    await delete_unreferenced_blobs(context, keys)
     return [key for key in keys if not key.endswith(".metadata")]
 
 

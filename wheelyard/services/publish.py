@@ -38,7 +38,7 @@ from wheelyard.core.names import ProjectName, normalize
 from wheelyard.db.models import ClaimRow, FileRow, ProjectRow
 from wheelyard.services.audit import AuditEvent, add_event
 from wheelyard.services.context import ServiceContext
-from wheelyard.services.repositories import get_repository
+from wheelyard.services.repositories import delete_unreferenced_blobs, get_repository
 
 UpstreamLookup = Callable[[RepositoryConfig, ProjectName], Awaitable[str | None]]
 """Names the first upstream of a repository that serves a project, or None."""
@@ -94,7 +94,12 @@ async def publish(
     provenance = _provenance(upload.attestations)
     await _refuse_collision(context, repository, project, upstream_lookup)
     keys = await _store_blobs(context, upload, info, digests)
-    return await _record(context, repository, upload, info, digests, keys, provenance)
+    try:
+        return await _record(context, repository, upload, info, digests, keys, provenance)
+    except Conflict:
+        # A racing upload of the same filename won: the refused one leaves nothing behind.
+        await delete_unreferenced_blobs(context, [k for k in (keys.file, keys.metadata) if k])
+        raise
 
 
 def _check_filename(repository: RepositoryConfig, upload: Upload) -> ProjectName:

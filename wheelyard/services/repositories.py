@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wheelyard.core.errors import Conflict, InvalidInput, RepositoryNotFound
 from wheelyard.core.models import RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, check_repository_name
+from wheelyard.core.sources.filters import Pattern
 from wheelyard.db.catalog import repository_config_from_row
-from wheelyard.db.models import ClaimRow, FileRow, RepositoryRow, UpstreamRow
+from wheelyard.db.models import (
+    ClaimRow,
+    FileRow,
+    ProxyFileRow,
+    ProxyPageRow,
+    RepositoryRow,
+    UpstreamRow,
+)
 from wheelyard.services.context import ServiceContext
 
 DEFAULT_PROXY_URL = "https://pypi.org/simple/"
@@ -67,7 +76,10 @@ async def create_repository(
     async with context.sessions() as session:
         if await session.scalar(select(RepositoryRow.id).where(RepositoryRow.name == name)):
             raise Conflict(f"repository {name!r} already exists")
-        row = RepositoryRow(name=name, kind=kind.value, created=context.clock.now())
+        # upstream_links=[]: a lazy load of the new row's links cannot run under asyncio.
+        row = RepositoryRow(
+            name=name, kind=kind.value, created=context.clock.now(), upstream_links=[]
+        )
         if kind is RepositoryKind.PROXY and options.url is None:
             row.url = DEFAULT_PROXY_URL
         session.add(row)
@@ -82,7 +94,10 @@ async def update_repository(
     """Change the given options of a repository."""
     async with context.sessions() as session:
         row = await get_row(session, name)
+        old_url = row.url
         await _apply_options(session, row, options)
+        if row.url != old_url:  # pages cached from the old upstream say nothing of the new
+            await session.execute(delete(ProxyPageRow).where(ProxyPageRow.repository_id == row.id))
         await session.commit()
     return await get_repository(context, name)
 
@@ -128,6 +143,8 @@ def _check_options_fit_kind(kind: RepositoryKind, options: RepositoryOptions) ->
         raise InvalidInput(f"invalid upstream URL {options.url!r}: use http:// or https://")
     if (options.upstream_username is None) != (options.upstream_password_env is None):
         raise InvalidInput("--upstream-username and --upstream-password-env go together")
+    for pattern in (*(options.allow or ()), *(options.deny or ()), *(options.exempt or ())):
+        Pattern.parse(pattern)  # refuse a malformed PATTERN now, not at every request
 
 
 async def _set_upstreams(session: AsyncSession, row: RepositoryRow, names: tuple[str, ...]) -> None:
@@ -176,9 +193,28 @@ async def delete_repository(context: ServiceContext, name: str) -> list[str]:
         keys = await _blob_keys(session, row.id)
         await session.delete(row)
         await session.commit()
-    for key in keys:
-        await context.blobs.delete(key)
+    await delete_unreferenced_blobs(context, keys)
     return keys
+
+
+async def delete_unreferenced_blobs(context: ServiceContext, keys: Iterable[str]) -> None:
+    """Delete the blobs among ``keys`` that no stored file refers to any more.
+
+    Blob keys are content-addressed (sha256 and filename), so one blob can hold the same
+    file for several repositories, hosted or proxy caches: removing it from one must not
+    take the others' bytes.
+    """
+    pending = list(dict.fromkeys(keys))
+    columns = (FileRow.blob_key, FileRow.metadata_key, ProxyFileRow.blob_key)
+    for start in range(0, len(pending), 500):
+        chunk = pending[start : start + 500]
+        used: set[str | None] = set()
+        async with context.sessions() as session:
+            for column in columns:
+                used.update(await session.scalars(select(column).where(column.in_(chunk))))
+        for key in chunk:
+            if key not in used:
+                await context.blobs.delete(key)
 
 
 async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:

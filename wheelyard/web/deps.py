@@ -106,9 +106,10 @@ class RepositoryDirectory:
         if self.repositories is not None and self.generation == generation:
             return
         configs = {repo.name: repo for repo in await list_repositories(self.runtime.services)}
-        catalog = self.runtime.services.catalog
+        catalog = self.runtime.view_catalog
         self.sources = {
-            name: build_source(catalog, configs, repo) for name, repo in configs.items()
+            name: build_source(catalog, configs, repo, self.runtime.proxies)
+            for name, repo in configs.items()
         }
         self.repositories = configs
         self.generation = generation

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from wheelyard.auth.permissions import Role
-from wheelyard.core.errors import FileNotFound
-from wheelyard.core.models import FileDescriptor, InlineBytes, RemoteFile, StoredBlob
+from wheelyard.core.errors import FileNotFound, UpstreamUnavailable
+from wheelyard.core.models import (
+    FileDescriptor,
+    InlineBytes,
+    RemoteFile,
+    StoredBlob,
+    StreamedBytes,
+)
 from wheelyard.core.names import normalize
+from wheelyard.core.ports import BlobStore
 from wheelyard.services.audit import AuditEvent, record
 from wheelyard.telemetry.metrics import BYTES_SERVED
 from wheelyard.web.conditional import matches
@@ -62,8 +72,27 @@ async def _serve(request: Request, descriptor: FileDescriptor, media_type: str) 
     if isinstance(descriptor, InlineBytes):
         return Response(descriptor.data, media_type=media_type)
     if isinstance(descriptor, RemoteFile):
-        return RedirectResponse(descriptor.url, status_code=302)
+        # Clients are never sent upstream: the proxy cache fetches, verifies and streams.
+        raise UpstreamUnavailable("this file is not served by this repository")
+    if isinstance(descriptor, StreamedBytes):
+        return _serve_stream(request, descriptor, media_type)
     return await _serve_blob(request, descriptor, media_type)
+
+
+def _serve_stream(request: Request, stream: StreamedBytes, media_type: str) -> Response:
+    """A proxy cache miss, sent while it is fetched, verified and stored.
+
+    A Range header is ignored here (200 with the whole file, as RFC 9110 allows); the
+    stream breaks off before its end when verification fails, so the client sees an error.
+    """
+    etag = f'"{stream.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    if matches(request, etag):
+        return Response(status_code=304, headers=headers)
+    if stream.size is not None:
+        headers["Content-Length"] = str(stream.size)
+        BYTES_SERVED.inc(stream.size)
+    return StreamingResponse(stream.open(), media_type=media_type, headers=headers)
 
 
 async def _serve_blob(request: Request, blob: StoredBlob, media_type: str) -> Response:
@@ -80,5 +109,77 @@ async def _serve_blob(request: Request, blob: StoredBlob, media_type: str) -> Re
         return LargeChunkFileResponse(
             path, media_type=media_type, headers=headers, stat_result=None
         )
-    headers["Content-Length"] = str(blob.size)
-    return StreamingResponse(store.read(blob.key), media_type=media_type, headers=headers)
+    return await _stream_blob(request, store, blob, media_type, headers)
+
+
+class RangeNotSatisfiable(Exception):
+    """The requested range starts past the end of the file (answered 416)."""
+
+
+_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE | re.ASCII)
+
+
+def parse_byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=a-b``, ``a-`` or ``-n`` range as ``[start, end)``; None for the whole file.
+
+    RFC 9110 lets a server ignore a Range it will not honour: malformed headers, other
+    units and multiple ranges get the whole file with 200.
+    """
+    match = _BYTE_RANGE.fullmatch(header)
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if not first:  # a suffix: the last N bytes
+        if int(last) == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return max(size - int(last), 0), size
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    return start, size if not last else min(int(last) + 1, size)
+
+
+def _requested_range(request: Request, size: int, etag: str) -> tuple[int, int] | None:
+    header = request.headers.get("range")
+    if header is None or request.method not in ("GET", "HEAD"):
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != etag:  # strong comparison only
+        return None
+    return parse_byte_range(header, size)
+
+
+async def _stream_blob(
+    request: Request, store: BlobStore, blob: StoredBlob, media_type: str, headers: dict[str, str]
+) -> Response:
+    """Stream a blob without a local path (S3), honouring a single byte range (206/416)."""
+    headers["Accept-Ranges"] = "bytes"
+    try:
+        span = _requested_range(request, blob.size, headers["ETag"])
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{blob.size}"})
+    start, end = span or (0, blob.size)
+    status = 200 if span is None else 206
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    chunks = store.read(blob.key, start, end)
+    first = await anext(chunks, b"")  # missing bytes raise FileNotFound before headers go out
+    return StreamingResponse(
+        _prepend(first, chunks), status_code=status, media_type=media_type, headers=headers
+    )
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        close = getattr(rest, "aclose", None)  # release the store's connection at once
+        if close is not None:
+            await close()

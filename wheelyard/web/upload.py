@@ -96,6 +96,7 @@ async def _upload(request: Request) -> Response:
                 actor=principal,
                 address=request.client.host if request.client else None,
             ),
+            upstream_lookup=runtime.upstream_lookup,
         )
     finally:
         path.unlink(missing_ok=True)

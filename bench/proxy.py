@@ -1,0 +1,302 @@
+"""Benchmark Wheelyard as a PyPI proxy: pip and uv installs, cold and warm, and warm pages.
+
+Usage::
+
+    /work/main/.venv/bin/python bench/proxy.py [--repeats 3] [--seconds 5]
+
+The upstream is nginx serving the corpus's static index (``bench/.corpus``). The same
+30-package dependency tree is installed straight from it (the baseline), through
+Wheelyard (a fresh proxy repository for every cold run, the same one warm), and through
+proxpi (``bench/.venvs/proxpi``, a fresh cache directory for every cold run). Then wrk
+measures warm project-page requests per second through Wheelyard and proxpi. All
+traffic stays on 127.0.0.1. Prints a markdown table and writes
+``bench/results/proxy.{json,md}``. See bench/PROXY.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import procs  # noqa: E402
+from corpus import TREE_ROOT, build_corpus  # noqa: E402
+from static_index import build_static_tree  # noqa: E402
+
+PROJECT_BIN = BENCH_DIR.parent / ".venv" / "bin"
+PROXPI_BIN = BENCH_DIR / ".venvs" / "proxpi" / "bin"
+RESULTS = BENCH_DIR / "results"
+JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
+
+NGINX_CONF = """\
+worker_processes 2;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 1000000;
+    map $http_accept $simple_index {{
+        default index.html;
+        "~application/vnd\\.pypi\\.simple\\.v1\\+json" index.json;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {static};
+        location /simple/ {{
+            types {{ text/html html; application/vnd.pypi.simple.v1+json json; }}
+            add_header Vary Accept;
+            try_files $uri$simple_index =404;
+        }}
+        location /files/ {{ }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Service:
+    """A process serving HTTP on 127.0.0.1."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.stop(self.proc)
+            self.proc = None
+
+
+def start_nginx(work: Path, static: Path) -> Service:
+    service = Service("nginx", procs.free_port())
+    work.mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, port=service.port, static=static))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    command = [nginx, "-p", str(work), "-e", str(work / "error.log"), "-c", str(conf)]
+    service.proc = procs.start([*command, "-g", "daemon off;"], work / "log", procs.clean_env())
+    procs.wait_ready(service.proc, service.url + "/simple/", work / "log")
+    return service
+
+
+def start_wheelyard(work: Path, upstream: str, password: str) -> Service:
+    service = Service("wheelyard", procs.free_port())
+    env = procs.clean_env(WHEELYARD_ADMIN_PASSWORD=password, WHEELYARD_PYPI_URL=upstream)
+    command = [str(PROJECT_BIN / "wheelyard"), "serve", "--data-dir", str(work / "data"),
+               "--port", str(service.port), "--workers", "2"]  # fmt: skip
+    service.proc = procs.start(command, work / "wheelyard.log", env)
+    procs.wait_ready(service.proc, service.url + "/_ready", work / "wheelyard.log")
+    return service
+
+
+def wheelyard_cli(work: Path, password: str, *args: str) -> None:
+    env = procs.clean_env(WHEELYARD_ADMIN_PASSWORD=password)
+    command = [str(PROJECT_BIN / "wheelyard"), *args, "--data-dir", str(work / "data")]
+    procs.run(command, env, 120, "wheelyard " + " ".join(args))
+
+
+def start_proxpi(work: Path, upstream: str) -> Service:
+    service = Service("proxpi", procs.free_port())
+    cache = work / f"cache-{secrets.token_hex(3)}"
+    env = procs.clean_env(
+        PROXPI_INDEX_URL=upstream, PROXPI_CACHE_DIR=str(cache), PROXPI_INDEX_TTL="1800"
+    )
+    command = [str(PROXPI_BIN / "gunicorn"), "--workers", "2", "--threads", "8",
+               "--bind", f"127.0.0.1:{service.port}", "proxpi.server:app"]  # fmt: skip
+    service.proc = procs.start(command, work / "proxpi.log", env)
+    procs.wait_ready(service.proc, service.url + "/index/", work / "proxpi.log")
+    return service
+
+
+def pip_install(index: str, target: Path) -> None:
+    command = [str(PROJECT_BIN / "python"), "-m", "pip", "install", "--no-cache-dir",
+               "--target", str(target), "--index-url", index, TREE_ROOT]  # fmt: skip
+    procs.run(command, procs.clean_env(), 300, "pip install")
+
+
+def uv_install(index: str, target: Path) -> None:
+    command = [str(PROJECT_BIN / "uv"), "pip", "install", "--no-cache",
+               "--target", str(target), "--python", str(PROJECT_BIN / "python"),
+               "--index-url", index, TREE_ROOT]  # fmt: skip
+    procs.run(command, procs.clean_env(), 300, "uv pip install")
+
+
+def timed(step: Callable[[Path], None]) -> float:
+    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as target:
+        started = time.perf_counter()
+        step(Path(target))
+        return time.perf_counter() - started
+
+
+def median_of(repeats: int, run: Callable[[], float]) -> float:
+    return statistics.median(run() for _ in range(repeats))
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
+    command = ["wrk", "-t2", "-c32", f"-d{seconds}s"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    output = procs.run([*command, url], procs.clean_env(), seconds + 60, "wrk")
+    if re.search(r"Non-2xx or 3xx responses", output):
+        raise procs.BenchError(f"wrk saw errors:\n{output}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None:
+        raise procs.BenchError(f"no Requests/sec in wrk output:\n{output}")
+    return float(match.group(1))
+
+
+@dataclass
+class Options:
+    repeats: int
+    seconds: int
+
+
+def parse_args() -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per install measurement")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per page test")
+    args = parser.parse_args()
+    return Options(args.repeats, args.seconds)
+
+
+def installs(
+    cold_index: Callable[[], str], warm_index: Callable[[], str], repeats: int
+) -> dict[str, float]:
+    """Cold (each run on an empty cache from ``cold_index()``) and warm medians, pip and uv."""
+    results: dict[str, float] = {}
+
+    def cold(install: Callable[[str, Path], None]) -> float:
+        index = cold_index()  # made before the clock starts
+        return timed(lambda target: install(index, target))
+
+    for tool, install in (("pip", pip_install), ("uv", uv_install)):
+        results[f"{tool} cold"] = median_of(repeats, lambda install=install: cold(install))
+        warm = warm_index()
+        timed(lambda t, install=install, warm=warm: install(warm, t))  # make sure it is warm
+        results[f"{tool} warm"] = median_of(
+            repeats, lambda install=install, warm=warm: timed(lambda t: install(warm, t))
+        )
+    return results
+
+
+def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
+    corpus = build_corpus(BENCH_DIR / ".corpus", 200)
+    nginx = start_nginx(work / "nginx", build_static_tree(corpus))
+    upstream = nginx.url + "/simple/"
+    results: dict[str, dict[str, float]] = {}
+    try:
+        direct = {}
+        for tool, install in (("pip", pip_install), ("uv", uv_install)):
+            value = median_of(options.repeats, lambda i=install: timed(lambda t: i(upstream, t)))
+            direct[f"{tool} cold"] = direct[f"{tool} warm"] = value
+        results["direct (nginx)"] = direct
+        results["wheelyard"] = bench_wheelyard(work / "wheelyard", upstream, options)
+        if (PROXPI_BIN / "gunicorn").exists():
+            results["proxpi"] = bench_proxpi(work / "proxpi", upstream, options)
+    finally:
+        nginx.stop()
+    return results
+
+
+def bench_wheelyard(work: Path, upstream: str, options: Options) -> dict[str, float]:
+    password = secrets.token_hex(12)
+    service = start_wheelyard(work, upstream, password)
+    host = service.url.removeprefix("http://")
+
+    def fresh_index() -> str:
+        name = f"cold-{secrets.token_hex(3)}"
+        wheelyard_cli(work, password, "repo", "create", name, "--kind", "proxy", "--url", upstream)
+        return f"http://admin:{password}@{host}/{name}/simple/"
+
+    try:
+        main = f"http://admin:{password}@{host}/main/simple/"
+        results = installs(fresh_index, lambda: main, options.repeats)
+        auth = base64.b64encode(f"admin:{password}".encode()).decode()
+        headers = {"Accept": JSON_ACCEPT, "Authorization": f"Basic {auth}"}
+        page = f"{service.url}/main/simple/{TREE_ROOT}/"
+        results["warm pages req/s"] = wrk(page, options.seconds, headers)
+    finally:
+        service.stop()
+    return results
+
+
+def bench_proxpi(work: Path, upstream: str, options: Options) -> dict[str, float]:
+    services: list[Service] = []
+
+    def fresh_index() -> str:
+        for old in services:
+            old.stop()
+        services.append(start_proxpi(work, upstream))
+        return services[-1].url + "/index/"
+
+    try:
+        results = installs(fresh_index, lambda: services[-1].url + "/index/", options.repeats)
+        page = f"{services[-1].url}/index/{TREE_ROOT}/"
+        results["warm pages req/s"] = wrk(page, options.seconds, {"Accept": JSON_ACCEPT})
+    finally:
+        for service in services:
+            service.stop()
+    return results
+
+
+COLUMNS = ["pip cold", "pip warm", "uv cold", "uv warm", "warm pages req/s"]
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    lines = ["| server | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    direct = results.get("direct (nginx)", {})
+    for name, values in results.items():
+        cells = []
+        for column in COLUMNS:
+            value = values.get(column)
+            if value is None:
+                cells.append("-")
+            elif column.endswith("req/s"):
+                cells.append(f"{value:,.0f}")
+            else:
+                ratio = value / direct[column] if direct.get(column) else 0
+                cells.append(f"{value:.2f} s ({ratio:.2f}x)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    options = parse_args()
+    with tempfile.TemporaryDirectory(prefix="proxy-bench-") as work:
+        results = run(options, Path(work))
+    # The warm proxy is measured against the same dependency resolution of one 30-package tree.
+    rendered = table(results)
+    print(rendered)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "proxy.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "proxy.md").write_text(rendered + "\n")
+
+
+if __name__ == "__main__":
+    main()

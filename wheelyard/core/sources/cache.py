@@ -1,0 +1,465 @@
+"""CachingSource: a proxy repository's cache of its upstream's pages, files and metadata.
+
+- Pages are kept for ``--cache-ttl`` seconds, then revalidated with ``ETag`` /
+  ``Last-Modified``. Cached rows live in the database, shared by every server process;
+  each process also remembers the pages it parsed, for no longer than the same TTL.
+- When the upstream is down, slow, answers 5xx or garbage, the cached page is served
+  stale (a log line and the ``stale`` cache metric say so). ``--offline`` never asks the
+  upstream, and lists only the files whose bytes are cached.
+- Files are fetched once, verified, and kept (see ``file_fetch``).
+- Core metadata (PEP 658) of upstream wheels: the upstream's own ``.metadata`` when it
+  offers it (verified against the page's hash), else read from the cached wheel, else
+  from the remote wheel with HTTP range requests, else from a full download. A small
+  wheel is fetched whole at once: installers download it next anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from wheelyard.core.errors import FileNotFound, ProjectNotFound, UpstreamUnavailable
+from wheelyard.core.models import (
+    FileDescriptor,
+    FileEntry,
+    ProjectPage,
+    ProjectSummary,
+    RepositoryConfig,
+    RequestContext,
+    StoredBlob,
+)
+from wheelyard.core.names import ProjectName
+from wheelyard.core.ports import BlobStore, CachedArtifact, CachedPage, FileCache, PageCache
+from wheelyard.core.remote_zip import RangeRead, read_wheel_metadata
+from wheelyard.core.sources.file_fetch import FetchRequest, FileFetches, blob_key
+from wheelyard.core.sources.filters import versions_of
+from wheelyard.core.sources.proxy import Fetched, ProxySource, Validators
+from wheelyard.core.upstream_pages import InvalidUpstreamPage, parse_listing, parse_project_page
+from wheelyard.telemetry.metrics import CACHE_EVENTS, UPSTREAM_ERRORS
+
+log = logging.getLogger("wheelyard.proxy")
+
+T = TypeVar("T")
+LISTING = ""
+"""The page-cache key of the root listing."""
+SMALL_WHEEL = 1024 * 1024
+MAX_SIDE_FILE = 16 * 1024 * 1024
+METADATA_SUFFIX = ".metadata"
+PROVENANCE_SUFFIX = ".provenance"
+
+
+@dataclass
+class _Memo:
+    """A page this process parsed, with what it knows of the project's cached artifacts."""
+
+    cached: CachedPage
+    page: ProjectPage | None = None
+    listing: list[ProjectSummary] | None = None
+    artifacts: dict[str, CachedArtifact] = field(default_factory=dict)
+    served: ProjectPage | None = None
+
+    def view(self) -> ProjectPage | None:
+        if self.served is None and self.page is not None:
+            self.served = _with_artifacts(self.page, self.artifacts)
+        return self.served
+
+    def add(self, artifact: CachedArtifact) -> None:
+        self.artifacts[artifact.filename] = artifact
+        self.served = None
+
+
+@dataclass
+class CacheMemory:
+    """Per-process memory of one proxy repository: parsed pages and in-flight refreshes."""
+
+    max_pages: int = 1024
+    pages: OrderedDict[str, _Memo] = field(default_factory=OrderedDict)
+    refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
+
+    def get(self, key: str) -> _Memo | None:
+        memo = self.pages.get(key)
+        if memo is not None:
+            self.pages.move_to_end(key)
+        return memo
+
+    def put(self, key: str, memo: _Memo) -> _Memo:
+        self.pages[key] = memo
+        self.pages.move_to_end(key)
+        while len(self.pages) > self.max_pages:
+            self.pages.popitem(last=False)
+        return memo
+
+
+class CachingSource:
+    """Pull-through cache in front of a ProxySource (``inner``)."""
+
+    def __init__(
+        self,
+        inner: ProxySource,
+        repository: RepositoryConfig,
+        pages: PageCache,
+        files: FileCache,
+        blobs: BlobStore,
+        fetches: FileFetches,
+        memory: CacheMemory,
+        small_wheel: int = SMALL_WHEEL,
+    ) -> None:
+        self.inner = inner
+        self.repository = repository
+        self.pages = pages
+        self.files = files
+        self.blobs = blobs
+        self.fetches = fetches
+        self.memory = memory
+        self.small_wheel = small_wheel
+
+    @property
+    def name(self) -> str:
+        return self.repository.name
+
+    # --- pages -----------------------------------------------------------------------------
+
+    async def list_projects(self, context: RequestContext) -> list[ProjectSummary]:
+        memo = await self._memo(LISTING, context)
+        return list(memo.listing or []) if memo is not None and memo.cached.found else []
+
+    async def get_project_page(self, project: ProjectName, context: RequestContext) -> ProjectPage:
+        memo = await self._memo(project, context)
+        page = memo.view() if memo is not None and memo.cached.found else None
+        if memo is None or page is None:
+            raise ProjectNotFound(f"project {project!r} not found")
+        if self.repository.offline:
+            kept = tuple(entry for entry in page.files if entry.filename in memo.artifacts)
+            page = replace(page, files=kept, versions=versions_of(kept, page.versions))
+        return page
+
+    def _fresh(self, memo: _Memo, now: datetime) -> bool:
+        return now - memo.cached.fetched_at < timedelta(seconds=self.repository.cache_ttl)
+
+    async def _memo(self, key: str, context: RequestContext) -> _Memo | None:
+        memo = self.memory.get(key)
+        if memo is not None and (self.repository.offline or self._fresh(memo, context.now)):
+            CACHE_EVENTS.labels(kind=_kind(key), event="hit").inc()
+            return memo
+        if self.repository.offline:
+            return await self._load(key)
+        task = self.memory.refreshing.get(key)
+        if task is None:
+            task = asyncio.create_task(self._refresh(key, memo, context))
+            self.memory.refreshing[key] = task
+            task.add_done_callback(lambda _: self.memory.refreshing.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, key: str) -> _Memo | None:
+        """The page as stored in the database (parsed and remembered), if any."""
+        stored = await self.pages.get_page(self.repository.id, key)
+        if stored is None:
+            return None
+        return self.memory.put(key, await self._parse(key, stored))
+
+    async def _parse(self, key: str, cached: CachedPage) -> _Memo:
+        memo = _Memo(cached)
+        if not cached.found:
+            return memo
+        if key == LISTING:
+            memo.listing = await _off_loop_if_large(
+                cached.body, parse_listing, cached.body, cached.content_type
+            )
+            return memo
+        project = ProjectName(key)
+        memo.page = await _off_loop_if_large(
+            cached.body, parse_project_page, cached.body, cached.content_type, cached.url, project
+        )
+        for artifact in await self.files.artifacts_of(self.repository.id, project):
+            memo.add(artifact)
+        return memo
+
+    async def _refresh(self, key: str, memo: _Memo | None, context: RequestContext) -> _Memo:
+        stored = await self.pages.get_page(self.repository.id, key)
+        if stored is not None and (memo is None or stored.fetched_at > memo.cached.fetched_at):
+            memo = await self._parse_stored(key, stored, memo)
+        if memo is not None and self._fresh(memo, context.now):
+            CACHE_EVENTS.labels(kind=_kind(key), event="hit").inc()
+            return self.memory.put(key, memo)
+        try:
+            return self.memory.put(key, await self._revalidate(key, memo, context.now))
+        except UpstreamUnavailable as error:
+            if memo is None:
+                raise
+            CACHE_EVENTS.labels(kind=_kind(key), event="stale").inc()
+            log.warning(
+                "serving a stale cached page of %r from %r: %s",
+                key or "/",
+                self.name,
+                error.message,
+                extra={"repository": self.name},
+            )
+            return self.memory.put(key, memo)
+
+    async def _parse_stored(self, key: str, stored: CachedPage, memo: _Memo | None) -> _Memo | None:
+        try:
+            return await self._parse(key, stored)
+        except InvalidUpstreamPage:
+            return memo  # cannot happen for pages we checked before storing; keep what we had
+
+    async def _revalidate(self, key: str, memo: _Memo | None, now: datetime) -> _Memo:
+        validators = None
+        if memo is not None and memo.cached.found:
+            validators = Validators(memo.cached.etag, memo.cached.last_modified)
+        if key == LISTING:
+            fetched = await self.inner.fetch_listing(validators)
+        else:
+            fetched = await self.inner.fetch_page(ProjectName(key), validators)
+        if fetched.status == "not_modified" and memo is not None:
+            return await self._touch(key, memo, fetched, now)
+        if fetched.status == "not_modified":
+            raise self._invalid(key, "upstream answered 304 to an unconditional request")
+        cached = _cached_page(fetched, now)
+        try:
+            fresh = await self._parse(key, cached)
+        except InvalidUpstreamPage as error:
+            raise self._invalid(key, error.message) from None
+        await self.pages.put_page(self.repository.id, key, cached)
+        CACHE_EVENTS.labels(kind=_kind(key), event="miss").inc()
+        return fresh
+
+    async def _touch(self, key: str, memo: _Memo, fetched: Fetched, now: datetime) -> _Memo:
+        etag = fetched.etag or memo.cached.etag
+        await self.pages.touch_page(self.repository.id, key, now, etag, memo.cached.last_modified)
+        CACHE_EVENTS.labels(kind=_kind(key), event="revalidated").inc()
+        memo.cached = replace(memo.cached, fetched_at=now, etag=etag)
+        return memo
+
+    def _invalid(self, key: str, detail: str) -> UpstreamUnavailable:
+        UPSTREAM_ERRORS.labels(reason="invalid_page").inc()
+        log.warning(
+            "upstream of %r sent an unusable page for %r: %s",
+            self.name,
+            key or "/",
+            detail,
+            extra={"repository": self.name, "reason": "invalid_page"},
+        )
+        return InvalidUpstreamPage(f"upstream of {self.name!r} sent an unusable page: {detail}")
+
+    async def _entry(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileEntry:
+        page = await self.get_project_page(project, context)
+        for entry in page.files:
+            if entry.filename == filename:
+                return entry
+        raise FileNotFound(f"file {filename!r} not found")
+
+    async def _remember(self, artifact: CachedArtifact) -> None:
+        memo = self.memory.get(artifact.project)
+        if memo is not None:
+            memo.add(artifact)
+
+    # --- files -----------------------------------------------------------------------------
+
+    def _request(self, entry: FileEntry, project: ProjectName) -> FetchRequest:
+        assert entry.upstream_url is not None
+        return FetchRequest(
+            repository_id=self.repository.id,
+            repository_name=self.name,
+            project=project,
+            filename=entry.filename,
+            url=entry.upstream_url,
+            sha256=entry.sha256,
+            size=entry.size,
+            open_upstream=self.inner.stream,
+            on_cached=self._after_caching,
+        )
+
+    async def get_file(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        entry = await self._entry(project, filename, context)
+        blob = await self.fetches.cached(self.repository.id, filename, entry.sha256)
+        if blob is not None:
+            CACHE_EVENTS.labels(kind="file", event="hit").inc()
+            return blob
+        self._refuse_offline(filename)
+        return await self.fetches.get(self._request(entry, project))
+
+    def _refuse_offline(self, filename: str) -> None:
+        if self.repository.offline:
+            raise UpstreamUnavailable(
+                f"{filename!r} is not cached and repository {self.name!r} is offline"
+            )
+
+    async def _after_caching(self, artifact: CachedArtifact) -> None:
+        """A wheel just cached: remember it, and take its metadata out while it is at hand."""
+        await self._remember(artifact)
+        if not artifact.filename.endswith(".whl"):
+            return
+        name = artifact.filename + METADATA_SUFFIX
+        if await self.files.get_artifact(self.repository.id, name) is None:
+            reader = _blob_reader(self.blobs, artifact.blob)
+            data = await read_wheel_metadata(reader, artifact.filename)
+            await self._keep(artifact.project, name, data)
+
+    async def _keep(self, project: ProjectName, name: str, data: bytes) -> StoredBlob:
+        digest = hashlib.sha256(data).hexdigest()
+        blob = StoredBlob(blob_key(digest, name), len(data), digest)
+        await self.blobs.put_bytes(blob.key, data)
+        artifact = CachedArtifact(name, project, blob)
+        await self.files.put_artifact(self.repository.id, artifact, _now_of(self.fetches))
+        await self._remember(artifact)
+        return blob
+
+    async def _cached_side_file(self, name: str) -> StoredBlob | None:
+        artifact = await self.files.get_artifact(self.repository.id, name)
+        if artifact is None or not await self.blobs.exists(artifact.blob.key):
+            return None
+        CACHE_EVENTS.labels(kind=_side_kind(name), event="hit").inc()
+        return artifact.blob
+
+    # --- metadata (PEP 658) ----------------------------------------------------------------
+
+    async def get_metadata(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        entry = await self._entry(project, filename, context)
+        if entry.packagetype != "bdist_wheel":
+            raise FileNotFound(f"no core metadata for {filename!r}")
+        cached = await self._cached_side_file(filename + METADATA_SUFFIX)
+        if cached is not None:
+            return cached
+        data = await self._metadata_bytes(project, entry)
+        CACHE_EVENTS.labels(kind="metadata", event="miss").inc()
+        return await self._keep(project, filename + METADATA_SUFFIX, data)
+
+    async def _metadata_bytes(self, project: ProjectName, entry: FileEntry) -> bytes:
+        wheel = await self.fetches.cached(self.repository.id, entry.filename, entry.sha256)
+        if wheel is not None:
+            return await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
+        self._refuse_offline(entry.filename + METADATA_SUFFIX)
+        if entry.upstream_metadata:
+            return await self._upstream_metadata(entry)
+        if entry.size is None or entry.size > self.small_wheel:
+            data = await self._ranged_metadata(entry)
+            if data is not None:
+                return data
+        wheel = await self.fetches.get_complete(self._request(entry, project))
+        return await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
+
+    async def _upstream_metadata(self, entry: FileEntry) -> bytes:
+        assert entry.upstream_url is not None
+        data = await self._side_file(entry.upstream_url + METADATA_SUFFIX)
+        digest = hashlib.sha256(data).hexdigest()
+        if entry.metadata_sha256 is not None and digest != entry.metadata_sha256:
+            UPSTREAM_ERRORS.labels(reason="hash_mismatch").inc()
+            log.warning(
+                "not caching the metadata of %r from %r: sha256 %s, the page said %s",
+                entry.filename,
+                self.name,
+                digest,
+                entry.metadata_sha256,
+                extra={"repository": self.name, "reason": "hash_mismatch"},
+            )
+            raise UpstreamUnavailable(f"metadata of {entry.filename!r} failed verification")
+        return data
+
+    async def _ranged_metadata(self, entry: FileEntry) -> bytes | None:
+        """METADATA read with range requests; None when the upstream ignores ranges."""
+        assert entry.upstream_url is not None
+        url = entry.upstream_url
+
+        async def read(start: int | None, length: int) -> tuple[bytes, int]:
+            answer = await self.inner.read_range(url, start, length)
+            if answer is None:
+                raise _NoRanges()
+            return answer
+
+        try:
+            return await read_wheel_metadata(read, entry.filename)
+        except _NoRanges:
+            log.info("upstream of %r does not honour ranges; downloading the wheel", self.name)
+            return None
+
+    async def _side_file(self, url: str) -> bytes:
+        return await self.inner.fetch_bytes(url, MAX_SIDE_FILE)
+
+    # --- provenance (PEP 740) --------------------------------------------------------------
+
+    async def get_provenance(
+        self, project: ProjectName, filename: str, context: RequestContext
+    ) -> FileDescriptor:
+        entry = await self._entry(project, filename, context)
+        if entry.provenance_url is None:
+            raise FileNotFound(f"no provenance for {filename!r}")
+        cached = await self._cached_side_file(filename + PROVENANCE_SUFFIX)
+        if cached is not None:
+            return cached
+        self._refuse_offline(filename + PROVENANCE_SUFFIX)
+        data = await self._side_file(entry.provenance_url)
+        CACHE_EVENTS.labels(kind="provenance", event="miss").inc()
+        return await self._keep(project, filename + PROVENANCE_SUFFIX, data)
+
+
+class _NoRanges(Exception):
+    """The upstream answered a range request with the whole file."""
+
+
+def _blob_reader(blobs: BlobStore, blob: StoredBlob) -> RangeRead:
+    async def read(start: int | None, length: int) -> tuple[bytes, int]:
+        begin = max(0, blob.size - length) if start is None else start
+        end = min(blob.size, begin + length)
+        chunks = [chunk async for chunk in blobs.read(blob.key, begin, end)]
+        return b"".join(chunks), blob.size
+
+    return read
+
+
+def _cached_page(fetched: Fetched, now: datetime) -> CachedPage:
+    if fetched.status == "not_found":
+        return CachedPage(b"", "", "", now, found=False)
+    return CachedPage(
+        fetched.body, fetched.content_type, fetched.url, now, fetched.etag, fetched.last_modified
+    )
+
+
+def _with_artifacts(page: ProjectPage, artifacts: dict[str, CachedArtifact]) -> ProjectPage:
+    """Fill in what caching taught us: sizes HTML pages lack, hashes of extracted metadata."""
+    if not artifacts:
+        return page
+    return replace(page, files=tuple(_entry_with(entry, artifacts) for entry in page.files))
+
+
+def _entry_with(entry: FileEntry, artifacts: dict[str, CachedArtifact]) -> FileEntry:
+    cached = artifacts.get(entry.filename)
+    if entry.size is None and cached is not None and cached.blob.sha256 == entry.sha256:
+        entry = replace(entry, size=cached.blob.size)
+    metadata = artifacts.get(entry.filename + METADATA_SUFFIX)
+    if entry.metadata_sha256 is None and metadata is not None:
+        entry = replace(entry, metadata_sha256=metadata.blob.sha256)
+    return entry
+
+
+LARGE_PAGE = 256 * 1024
+
+
+async def _off_loop_if_large(body: bytes, parse: Callable[..., T], *args: Any) -> T:
+    """Parse big pages (a whole root listing) in a thread, so other requests go on."""
+    if len(body) > LARGE_PAGE:
+        return await asyncio.to_thread(parse, *args)
+    return parse(*args)
+
+
+def _kind(key: str) -> Literal["listing", "page"]:
+    return "listing" if key == LISTING else "page"
+
+
+def _side_kind(name: str) -> str:
+    return "metadata" if name.endswith(METADATA_SUFFIX) else "provenance"
+
+
+def _now_of(fetches: FileFetches) -> datetime:
+    return fetches.clock.now()

@@ -1,0 +1,195 @@
+"""SqlProxyCache: the core's PageCache and FileCache ports on the shared database.
+
+Every server process sharing the database sees the same cached pages, cached files and
+fetch claims, so a page fetched or a file cached by one replica serves all of them, and
+a first download is fetched from upstream by one replica only. Its writes are marked
+untracked: they never raise the catalog generation (see ``db.generation``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wheelyard.core.models import StoredBlob
+from wheelyard.core.names import ProjectName
+from wheelyard.core.ports import CachedArtifact, CachedPage
+from wheelyard.db.generation import UNTRACKED
+from wheelyard.db.models import ProxyFetchRow, ProxyFileRow, ProxyPageRow
+
+QUIET = {UNTRACKED: True}
+"""Cache writes change nothing the catalog generation guards: hosted pages stay memoized."""
+
+
+class SqlProxyCache:
+    """Proxy repositories' pages, files and fetch claims, in SQL."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    # --- pages -------------------------------------------------------------------------
+
+    async def get_page(self, repository_id: int, key: str) -> CachedPage | None:
+        async with self.sessions() as session:
+            row = await session.get(ProxyPageRow, (repository_id, key))
+        if row is None:
+            return None
+        return CachedPage(
+            body=row.body,
+            content_type=row.content_type,
+            url=row.url,
+            fetched_at=row.fetched_at,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            found=row.found,
+        )
+
+    async def put_page(self, repository_id: int, key: str, page: CachedPage) -> None:
+        values = {
+            "found": page.found,
+            "body": page.body,
+            "content_type": page.content_type,
+            "url": page.url,
+            "etag": page.etag,
+            "last_modified": page.last_modified,
+            "fetched_at": page.fetched_at,
+        }
+        keys = {"repository_id": repository_id, "project": key}
+        async with self.sessions.begin() as session:
+            await _upsert(session, ProxyPageRow, keys, values)
+
+    async def touch_page(
+        self,
+        repository_id: int,
+        key: str,
+        fetched_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(ProxyPageRow)
+                .where(ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key)
+                .values(fetched_at=fetched_at, etag=etag, last_modified=last_modified)
+                .execution_options(**QUIET)
+            )
+
+    async def forget_pages(self, repository_id: int) -> None:
+        """Drop every cached page of a repository (its upstream URL changed)."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                delete(ProxyPageRow)
+                .where(ProxyPageRow.repository_id == repository_id)
+                .execution_options(**QUIET)
+            )
+
+    # --- files -------------------------------------------------------------------------
+
+    async def get_artifact(self, repository_id: int, filename: str) -> CachedArtifact | None:
+        async with self.sessions() as session:
+            row = await session.get(ProxyFileRow, (repository_id, filename))
+        return None if row is None else _artifact(row)
+
+    async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
+        statement = select(ProxyFileRow).where(
+            ProxyFileRow.repository_id == repository_id, ProxyFileRow.project == project
+        )
+        async with self.sessions() as session:
+            rows = (await session.scalars(statement)).all()
+        return [_artifact(row) for row in rows]
+
+    async def put_artifact(
+        self, repository_id: int, artifact: CachedArtifact, fetched_at: datetime
+    ) -> None:
+        values = {
+            "project": artifact.project,
+            "sha256": artifact.blob.sha256,
+            "size": artifact.blob.size,
+            "blob_key": artifact.blob.key,
+            "fetched_at": fetched_at,
+        }
+        keys = {"repository_id": repository_id, "filename": artifact.filename}
+        async with self.sessions.begin() as session:
+            await _upsert(session, ProxyFileRow, keys, values)
+
+    # --- fetch claims ------------------------------------------------------------------
+
+    async def claim_fetch(
+        self,
+        repository_id: int,
+        filename: str,
+        owner: str,
+        now: datetime,
+        stale_before: datetime,
+    ) -> bool:
+        keys = {"repository_id": repository_id, "filename": filename}
+        async with self.sessions.begin() as session:
+            changed = await _upsert(
+                session,
+                ProxyFetchRow,
+                keys,
+                {"owner": owner, "heartbeat": now},
+                only_if=ProxyFetchRow.heartbeat < stale_before,
+            )
+        return changed == 1
+
+    async def refresh_claim(
+        self, repository_id: int, filename: str, owner: str, now: datetime
+    ) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(ProxyFetchRow)
+                .where(*_claim(repository_id, filename, owner))
+                .values(heartbeat=now)
+                .execution_options(**QUIET)
+            )
+
+    async def release_claim(self, repository_id: int, filename: str, owner: str) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(
+                delete(ProxyFetchRow)
+                .where(*_claim(repository_id, filename, owner))
+                .execution_options(**QUIET)
+            )
+
+
+def _claim(repository_id: int, filename: str, owner: str) -> tuple[Any, ...]:
+    return (
+        ProxyFetchRow.repository_id == repository_id,
+        ProxyFetchRow.filename == filename,
+        ProxyFetchRow.owner == owner,
+    )
+
+
+def _artifact(row: ProxyFileRow) -> CachedArtifact:
+    return CachedArtifact(
+        row.filename, ProjectName(row.project), StoredBlob(row.blob_key, row.size, row.sha256)
+    )
+
+
+async def _upsert(
+    session: AsyncSession,
+    table: type[ProxyPageRow] | type[ProxyFileRow] | type[ProxyFetchRow],
+    keys: dict[str, Any],
+    values: dict[str, Any],
+    only_if: Any = None,
+) -> int:
+    """INSERT … ON CONFLICT DO UPDATE (optionally only where ``only_if``); rows written.
+
+    The count comes from RETURNING: drivers do not agree on ``rowcount`` for upserts.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .values(**keys, **values)
+        .on_conflict_do_update(index_elements=list(keys), set_=values, where=only_if)
+        .returning(*(getattr(table, key) for key in keys))
+        .execution_options(**QUIET)
+    )
+    result = await session.execute(statement)
+    return len(result.all())
