@@ -18,11 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from wheelyard.db.models import AuditRow, CatalogStateRow
+from wheelyard.db.models import AuditRow, CatalogStateRow, LoginThrottleRow
 
 UNTRACKED = "untracked"
 """Execution option for statements that change nothing served (e.g. a token's last use)."""
-_UNTRACKED_TABLES = frozenset({AuditRow.__tablename__, CatalogStateRow.__tablename__})
+_UNTRACKED_TABLES = frozenset(
+    {AuditRow.__tablename__, CatalogStateRow.__tablename__, LoginThrottleRow.__tablename__}
+)
 _CHANGED = "catalog_changed"
 
 

@@ -175,6 +175,8 @@ class TokenRow(Base):
     expires: Mapped[datetime | None]
     created: Mapped[datetime]
     last_used: Mapped[datetime | None]
+    # Why the token exists when no person made it (e.g. minted for a trusted publisher).
+    description: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditRow(Base):
@@ -253,3 +255,46 @@ class ProxyFetchRow(Base):
     filename: Mapped[str] = mapped_column(String(320), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     heartbeat: Mapped[datetime]
+
+
+class ProjectMemberRow(Base):
+    """Who may publish a hosted project: its owners and maintainers."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime]
+
+
+class TrustedPublisherRow(Base):
+    """An OIDC issuer trusted to publish one project, with the claims its tokens must carry."""
+
+    __tablename__ = "trusted_publishers"
+    __table_args__ = (Index("ix_trusted_publishers_issuer", "issuer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    project: Mapped[str] = mapped_column(String(255))
+    issuer: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    jwks_url: Mapped[str | None] = mapped_column(Text)
+    jwks_file: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime]
+
+
+class LoginThrottleRow(Base):
+    """Recent failed logins per user name or client address (shared by every process)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
