@@ -34,8 +34,7 @@ from wheelyard.core.sources.proxy import ProxySource, UpstreamHealth
 from wheelyard.db.cache_store import SqlProxyCache
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.engine import create_async_db_engine, create_session_factory
-from wheelyard.db.generation import open_generation_reader
-from wheelyard.db.migrate import upgrade_to_head
+from wheelyard.db.generation import GenerationReader, open_generation_reader
 from wheelyard.db.view_memo import GenerationMemoCatalog
 from wheelyard.services.context import ServiceContext, SystemClock
 from wheelyard.services.repositories import get_repository, list_repositories
@@ -104,19 +103,24 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     services: ServiceContext
+    view_memo: GenerationMemoCatalog
     proxies: ProxyWiring | None = None
-    view_memo: GenerationMemoCatalog | None = None
 
     @property
     def view_catalog(self) -> SqlCatalog:
         """The catalog source chains read: answers kept for one catalog generation."""
-        return self.view_memo or self.services.catalog
+        return self.view_memo
+
+    @property
+    def generation(self) -> GenerationReader:
+        """Reads the catalog generation that in-memory caches are checked against."""
+        return self.view_memo.reader
 
     async def close(self) -> None:
         if self.proxies is not None:
             await self.proxies.close()
-        if self.view_memo is not None:
-            self.view_memo.reader.close()
+        self.view_memo.reader.close()
+        self.services.blobs.close()
         await self.engine.dispose()
 
     async def source_for(self, repository: RepositoryConfig) -> Source:
@@ -171,6 +175,10 @@ async def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     if settings.database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
+        # Imported here: server workers skip migrations (``serve`` ran them) and so
+        # never load Alembic, which costs memory in every process.
+        from wheelyard.db.migrate import upgrade_to_head
+
         await asyncio.to_thread(upgrade_to_head, settings.database_url)
     engine = create_async_db_engine(settings.database_url)
     sessions = create_session_factory(engine)
@@ -182,8 +190,10 @@ async def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         clock=SystemClock(),
         max_upload_size=settings.max_upload_size,
     )
+    if migrate:
+        await services.blobs.prepare()
     memo = GenerationMemoCatalog(sessions, open_generation_reader(settings.database_url, engine))
-    return Runtime(settings, engine, services, open_proxy_wiring(settings, services), memo)
+    return Runtime(settings, engine, services, memo, open_proxy_wiring(settings, services))
 
 
 def build_source(

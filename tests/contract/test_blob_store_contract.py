@@ -303,3 +303,18 @@ async def test_interrupted_overwrite_keeps_the_old_blob(
         await store.put_file(KEY, source)
     assert await store.read_all(KEY) == PATTERN
     assert harness.leftovers() == []
+
+
+async def test_prepare_creates_missing_storage(
+    tmp_path: Path, moto_server: MotoServer, s3_store_client: Any
+) -> None:
+    fresh_bucket = f"created-{tmp_path.name.lower().replace('_', '-')}"[:60]
+    stores: list[BlobStore] = [
+        FileBlobStore(tmp_path / "not" / "yet" / "there"),
+        S3BlobStore(fresh_bucket, "prefix", client=s3_store_client),
+    ]
+    for created in stores:
+        await created.prepare()
+        await created.prepare()  # idempotent
+        await created.put_bytes("a/b", b"stored")
+        assert await created.read_all("a/b") == b"stored"

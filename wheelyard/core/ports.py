@@ -50,6 +50,12 @@ class BlobStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for zero-copy serving, or None."""
 
+    async def prepare(self) -> None:
+        """Create the storage (directory, bucket) when it is missing."""
+
+    def close(self) -> None:
+        """Release connections held by the store."""
+
 
 class HostedCatalog(Protocol):
     """Read access to what a hosted repository stores."""

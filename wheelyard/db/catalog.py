@@ -41,16 +41,19 @@ class SqlCatalog:
     async def get_project_page(
         self, repository_id: int, project: ProjectName
     ) -> ProjectPage | None:
+        # One round trip: the project row outer-joined with its files' index columns.
+        statement = (
+            select(ProjectRow.name, ProjectRow.display_name, *_INDEX_COLUMNS)
+            .outerjoin(FileRow, FileRow.project_id == ProjectRow.id)
+            .where(ProjectRow.repository_id == repository_id, ProjectRow.name == project)
+            .order_by(FileRow.id)
+        )
         async with self.sessions() as session:
-            row = await _project_row(session, repository_id, project)
-            if row is None:
-                return None
-            files = (
-                await session.execute(
-                    select(*_INDEX_COLUMNS).where(FileRow.project_id == row.id).order_by(FileRow.id)
-                )
-            ).all()
-        return project_page_from_rows(row, [_index_entry(columns) for columns in files])
+            rows = (await session.execute(statement)).all()
+        if not rows:
+            return None
+        entries = [_index_entry(row) for row in rows if row.filename is not None]
+        return project_page_from_rows(rows[0].name, rows[0].display_name, entries)
 
     async def find_file(
         self, repository_id: int, project: ProjectName, filename: str
@@ -64,6 +67,33 @@ class SqlCatalog:
         async with self.sessions() as session:
             row = await session.scalar(statement)
         return None if row is None else stored_file_from_row(ProjectName(project), row)
+
+    async def all_yanks(self, repository_id: int) -> dict[str, dict[str, str]]:
+        """Every yank of the repository's view: project -> canonical version -> reason."""
+        statement = select(YankRow.project, YankRow.version_key, YankRow.reason).where(
+            YankRow.repository_id == repository_id
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(statement)).all()
+        yanks: dict[str, dict[str, str]] = {}
+        for project, key, reason in rows:
+            yanks.setdefault(project, {})[key] = reason
+        return yanks
+
+    async def all_statuses(self, repository_id: int) -> dict[str, tuple[ProjectStatus, str]]:
+        """Every project status set in the repository's view."""
+        statement = select(StatusRow.project, StatusRow.status, StatusRow.reason).where(
+            StatusRow.repository_id == repository_id
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(statement)).all()
+        return {project: (ProjectStatus(status), reason) for project, status, reason in rows}
+
+    async def all_claims(self, repository_id: int) -> frozenset[str]:
+        """Every name claimed as in-house in the repository."""
+        statement = select(ClaimRow.project).where(ClaimRow.repository_id == repository_id)
+        async with self.sessions() as session:
+            return frozenset((await session.scalars(statement)).all())
 
     async def yanks_for(self, repository_id: int, project: ProjectName) -> dict[str, str]:
         statement = select(YankRow.version_key, YankRow.reason).where(
@@ -87,15 +117,6 @@ class SqlCatalog:
         async with self.sessions() as session:
             row = (await session.execute(statement)).first()
         return None if row is None else (ProjectStatus(row[0]), row[1])
-
-
-async def _project_row(
-    session: AsyncSession, repository_id: int, project: ProjectName
-) -> ProjectRow | None:
-    statement = select(ProjectRow).where(
-        ProjectRow.repository_id == repository_id, ProjectRow.name == project
-    )
-    return await session.scalar(statement)
 
 
 # Only what index pages show, named as FileEntry's fields: the page of a project with
@@ -127,14 +148,16 @@ def _index_entry(row: Any) -> FileEntry:
     )
 
 
-def project_page_from_rows(row: ProjectRow, entries: Sequence[FileEntry]) -> ProjectPage:
-    """Build the index model of a hosted project from its row and file entries."""
+def project_page_from_rows(
+    name: str, display_name: str, entries: Sequence[FileEntry]
+) -> ProjectPage:
+    """Build the index model of a hosted project from its names and file entries."""
     # PEP 700 sets no order; upload order avoids sorting thousands of Version objects
     # on every cold render of a large project.
     versions = dict.fromkeys(entry.version for entry in entries)
     return ProjectPage(
-        name=ProjectName(row.name),
-        display_name=row.display_name,
+        name=ProjectName(name),
+        display_name=display_name,
         files=tuple(entries),
         versions=tuple(versions),
     )

@@ -71,24 +71,28 @@ class GenerationMemoCatalog(SqlCatalog):
             lambda: super(GenerationMemoCatalog, self).get_project_page(repository_id, project),
         )
 
+    # Yanks, statuses and claims are few: each is read whole, once per repository and
+    # generation, so a cold page costs one query however many projects are asked about.
+
     async def yanks_for(self, repository_id: int, project: ProjectName) -> dict[str, str]:
-        return dict(
-            await self._memo(
-                ("yanks", repository_id, project),
-                lambda: super(GenerationMemoCatalog, self).yanks_for(repository_id, project),
-            )
+        every = await self._memo(
+            ("yanks", repository_id),
+            lambda: super(GenerationMemoCatalog, self).all_yanks(repository_id),
         )
+        return dict(every.get(project, {}))
 
     async def is_claimed(self, repository_id: int, project: ProjectName) -> bool:
-        return await self._memo(
-            ("claimed", repository_id, project),
-            lambda: super(GenerationMemoCatalog, self).is_claimed(repository_id, project),
+        claims = await self._memo(
+            ("claims", repository_id),
+            lambda: super(GenerationMemoCatalog, self).all_claims(repository_id),
         )
+        return project in claims
 
     async def status_of(
         self, repository_id: int, project: ProjectName
     ) -> tuple[ProjectStatus, str] | None:
-        return await self._memo(
-            ("status", repository_id, project),
-            lambda: super(GenerationMemoCatalog, self).status_of(repository_id, project),
+        statuses = await self._memo(
+            ("statuses", repository_id),
+            lambda: super(GenerationMemoCatalog, self).all_statuses(repository_id),
         )
+        return statuses.get(project)

@@ -98,6 +98,13 @@ class FileBlobStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
 
+    async def prepare(self) -> None:
+        """Create the storage directory when it does not exist yet."""
+        await asyncio.to_thread(self._probe)
+
+    def close(self) -> None:
+        """Nothing is held open between calls."""
+
     async def check(self) -> None:
         await asyncio.to_thread(self._probe)
 

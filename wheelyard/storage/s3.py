@@ -163,6 +163,15 @@ class S3BlobStore:
         """Raise if the bucket cannot be reached with the configured credentials."""
         await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
 
+    async def prepare(self) -> None:
+        """Create the bucket when it does not exist yet (commands create missing storage)."""
+        try:
+            await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
+        except ClientError as error:
+            if not _is_missing(error):
+                raise
+            await asyncio.to_thread(self.client.create_bucket, Bucket=self.bucket)
+
     def close(self) -> None:
         """Release the client's pooled connections."""
         self.client.close()

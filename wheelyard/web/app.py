@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from wheelyard.config import Settings
 from wheelyard.core.errors import WheelyardError
-from wheelyard.db.generation import open_generation_reader
 from wheelyard.services.authentication import Authenticator
 from wheelyard.web import files, health, json_api, metrics, simple, upload
 from wheelyard.web.caching import ServingCache
@@ -37,8 +36,9 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings) -> Starlette:
-    """A Wheelyard server for ``settings``; the database is migrated on startup.
+def create_app(settings: Settings, migrate: bool = True) -> Starlette:
+    """A Wheelyard server for ``settings``; the database is migrated on startup unless
+    ``migrate`` is False (``wheelyard serve`` migrates before it starts its workers).
 
     The package-serving routes are plain Starlette routes: they are the hot path, and
     FastAPI's per-request machinery would cost more than the work they do.
@@ -46,16 +46,14 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings)
+        runtime = await open_runtime(settings, migrate=migrate)
         app.state.runtime = runtime
         app.state.authenticator = Authenticator(runtime.services)
         app.state.directory = RepositoryDirectory(runtime)
-        reader = open_generation_reader(settings.database_url, runtime.engine)
-        app.state.serving_cache = ServingCache(reader)
+        app.state.serving_cache = ServingCache(runtime.generation)
         try:
             yield
         finally:
-            reader.close()
             await runtime.close()
 
     return Starlette(

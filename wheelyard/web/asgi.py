@@ -10,6 +10,7 @@ from wheelyard.web.app import create_app
 
 
 def create_app_from_environment() -> Starlette:
+    """Called in each worker, after ``wheelyard serve`` has migrated the database."""
     settings = config.load()
     configure_logging(settings.log_format)
-    return create_app(settings)
+    return create_app(settings, migrate=False)
