@@ -175,6 +175,8 @@ def installed(target: Path) -> dict[str, str]:
 
 
 def audit_count(server: Server, action: str, project: str | None = None) -> int:
+    if action == "download":
+        time.sleep(1.0)  # download events are written in batches every 0.5 s
     engine = create_sync_db_engine(server.database_url)
     try:
         with engine.connect() as connection:

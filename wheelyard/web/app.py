@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from wheelyard.config import Settings
 from wheelyard.core.errors import WheelyardError
+from wheelyard.services.audit_buffer import AuditBuffer
 from wheelyard.services.authentication import Authenticator
 from wheelyard.web import files, health, json_api, metrics, simple, upload
 from wheelyard.web.caching import ServingCache
@@ -51,9 +52,12 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
         app.state.authenticator = Authenticator(runtime.services)
         app.state.directory = RepositoryDirectory(runtime)
         app.state.serving_cache = ServingCache(runtime.generation)
+        app.state.audit_buffer = AuditBuffer(runtime.services)
+        app.state.audit_buffer.start()
         try:
             yield
         finally:
+            await app.state.audit_buffer.stop()
             await runtime.close()
 
     return Starlette(

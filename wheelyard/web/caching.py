@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
@@ -46,12 +47,33 @@ class LruMemo(Generic[V]):
         self._items.clear()
 
 
+class RenderedPage:
+    """A page as sent: body, ETag, and a monotonic deadline for reuse (None: none)."""
+
+    __slots__ = ("body", "etag", "expires")
+
+    def __init__(self, body: bytes, etag: str, expires: float | None) -> None:
+        self.body = body
+        self.etag = etag
+        self.expires = expires
+
+
 class CachedPrincipal:
     """A principal verified at some generation, with the moment its token expires."""
 
     def __init__(self, principal: Principal, expires: datetime | None) -> None:
         self.principal = principal
         self.expires = expires
+
+
+class PageMemo(LruMemo[RenderedPage]):
+    """Rendered pages; an entry past its deadline is dropped when looked up."""
+
+    def get(self, key: Hashable) -> RenderedPage | None:
+        page = super().get(key)
+        if page is not None and page.expires is not None and page.expires < time.monotonic():
+            return None
+        return page
 
 
 class ServingCache:
@@ -62,7 +84,7 @@ class ServingCache:
         self.generation = -1
         self._key = secrets.token_bytes(32)
         self.principals: LruMemo[CachedPrincipal] = LruMemo(capacity)
-        self.pages: LruMemo[tuple[bytes, str]] = LruMemo(capacity)
+        self.pages = PageMemo(capacity)
         self._verifying: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     async def refresh(self) -> int:

@@ -19,7 +19,8 @@ from wheelyard.core.models import (
 )
 from wheelyard.core.names import normalize
 from wheelyard.core.ports import BlobStore
-from wheelyard.services.audit import AuditEvent, record
+from wheelyard.services.audit import AuditEvent
+from wheelyard.services.audit_buffer import AuditBuffer
 from wheelyard.telemetry.metrics import BYTES_SERVED
 from wheelyard.web.conditional import matches
 from wheelyard.web.deps import authorized_view, request_context, runtime_of
@@ -54,8 +55,8 @@ async def download(request: Request) -> Response:
         )
         return await _serve(request, descriptor, PROVENANCE_TYPE)
     descriptor = await source.get_file(project, filename, context)
-    await record(
-        runtime_of(request).services,
+    audit_buffer: AuditBuffer = request.app.state.audit_buffer
+    audit_buffer.add(
         AuditEvent(
             "download",
             actor=principal.name if principal else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -10,6 +12,7 @@ from wheelyard.core import serialize
 from wheelyard.core.errors import InvalidInput
 from wheelyard.core.models import ProjectPage, RepositoryConfig, RepositoryKind
 from wheelyard.core.names import normalize
+from wheelyard.web.caching import RenderedPage
 from wheelyard.web.conditional import etag_of, matches
 from wheelyard.web.deps import (
     RepositoryDirectory,
@@ -22,6 +25,7 @@ from wheelyard.web.errors import NotAcceptable
 from wheelyard.web.negotiation import choose_content_type
 
 DEFAULT_REPOSITORY = "main"
+UPSTREAM_LISTING_REUSE_SECONDS = 1.0
 
 
 def _content_type(request: Request) -> str:
@@ -62,10 +66,10 @@ async def project_listing(request: Request) -> Response:
             body = serialize.render_index_json(projects)
         else:
             body = serialize.render_index_html(projects)
-        cached = (body, etag_of(body))
-        if _catalog_only(request, repository) and cache.still_current(generation):
+        cached = RenderedPage(body, etag_of(body), _lifetime(_catalog_only(request, repository)))
+        if cache.still_current(generation):
             cache.pages.put(key, cached)
-    return _respond(request, cached[0], content_type, repository.public, cached[1])
+    return _respond(request, cached.body, content_type, repository.public, cached.etag)
 
 
 def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
@@ -100,10 +104,21 @@ async def project_page(request: Request) -> Response:
         generation = await generation_of(request)
         page = await source.get_project_page(project, request_context(request))
         body = _render_page(page, content_type)
-        cached = (body, etag_of(body))
+        cached = RenderedPage(body, etag_of(body), None)
         if _served_from_catalog(request, repository, page) and cache.still_current(generation):
             cache.pages.put(key, cached)
-    return _respond(request, cached[0], content_type, repository.public, cached[1])
+    return _respond(request, cached.body, content_type, repository.public, cached.etag)
+
+
+def _lifetime(catalog_only: bool) -> float | None:
+    """Until when a rendered listing may be reused, besides the catalog generation.
+
+    Listings made from the catalog alone change only with it. A listing with upstream
+    names (PyPI's has hundreds of thousands) is reused for a moment: rendering it per
+    request would cost far more than the moment it may lag the proxy cache, which
+    itself keeps upstream listings for the repository's cache TTL.
+    """
+    return None if catalog_only else time.monotonic() + UPSTREAM_LISTING_REUSE_SECONDS
 
 
 def _render_page(page: ProjectPage, content_type: str) -> bytes:
