@@ -32,7 +32,7 @@ LOGS_DIR = BENCH_DIR / "results" / "logs"
 IMPORT_TIMEOUT_S = 1200.0
 NGINX_WORKERS = 2
 PYPISERVER_WORKERS = 2
-WHEELYARD_WORKERS = 2
+WHEELYARD_WORKERS = 1  # one process: the memory target is for the whole server
 UNREACHABLE_INDEX = "http://127.0.0.1:9/simple/"
 
 

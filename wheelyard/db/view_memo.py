@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wheelyard.core.models import ProjectPage, ProjectStatus, ProjectSummary
+from wheelyard.core.models import ProjectPage, ProjectStatus, ProjectSummary, StoredFile
 from wheelyard.core.names import ProjectName
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.generation import GenerationReader
@@ -69,6 +69,14 @@ class GenerationMemoCatalog(SqlCatalog):
         return await self._memo(
             ("page", repository_id, project),
             lambda: super(GenerationMemoCatalog, self).get_project_page(repository_id, project),
+        )
+
+    async def find_file(
+        self, repository_id: int, project: ProjectName, filename: str
+    ) -> StoredFile | None:
+        return await self._memo(
+            ("file", repository_id, project, filename),
+            lambda: super(GenerationMemoCatalog, self).find_file(repository_id, project, filename),
         )
 
     # Yanks, statuses and claims are few: each is read whole, once per repository and
