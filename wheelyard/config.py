@@ -13,10 +13,16 @@ from typing import Any
 from wheelyard.core.errors import InvalidInput
 
 DEFAULT_PYPI_URL = "https://pypi.org/simple/"
+DEFAULT_OIDC_AUDIENCE = "wheelyard"
 _SIZE = re.compile(r"^(\d+)([KMG]?)$", re.IGNORECASE)
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_SECONDS = 2**31 - 1
+"""The longest DURATION (about 68 years): what a 32-bit integer column holds."""
+
+
+DEFAULT_AUDIT_RETENTION = 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class Settings:
     admin_password: str | None = None
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # The audience trusted-publishing ID tokens must be issued for (``aud``).
+    oidc_audience: str = DEFAULT_OIDC_AUDIENCE
+    # Seconds audit events are kept (``audit-retention``, a DURATION; default 365d).
+    audit_retention: int = DEFAULT_AUDIT_RETENTION
 
 
 def parse_size(text: str) -> int:
@@ -47,7 +57,10 @@ def parse_duration(text: str) -> int:
     match = _DURATION.match(text.strip())
     if not match:
         raise InvalidInput(f"invalid duration {text!r}: use a number with s, m, h or d (e.g. 90d)")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:  # past what a date or an integer column can hold
+        raise InvalidInput(f"invalid duration {text!r}: at most {MAX_DURATION_SECONDS // 86400}d")
+    return seconds
 
 
 def _read_toml(path: Path | None) -> dict[str, Any]:
@@ -98,4 +111,18 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
         admin_password=env.get("WHEELYARD_ADMIN_PASSWORD"),
         argon2_time_cost=int(pick("argon2_time_cost", "WHEELYARD_ARGON2_TIME_COST") or 3),
         argon2_memory_kib=int(pick("argon2_memory_kib", "WHEELYARD_ARGON2_MEMORY_KIB") or 65536),
+        oidc_audience=str(
+            pick("oidc_audience", "WHEELYARD_OIDC_AUDIENCE") or DEFAULT_OIDC_AUDIENCE
+        ),
+        audit_retention=_retention(pick("audit_retention", "WHEELYARD_AUDIT_RETENTION")),
     )
+
+
+def _retention(value: Any) -> int:
+    """The audit retention in seconds: a DURATION (or seconds in TOML), positive."""
+    if value is None:
+        return DEFAULT_AUDIT_RETENTION
+    seconds = value if isinstance(value, int) else parse_duration(str(value))
+    if seconds <= 0:
+        raise InvalidInput(f"invalid audit retention {value!r}: it must be positive")
+    return seconds

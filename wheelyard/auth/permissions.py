@@ -37,6 +37,9 @@ class TokenLimits:
     scope: Role | None = None
     project: ProjectName | None = None
     expires: datetime | None = None
+    # False for upload-only tokens (those minted for trusted publishers): they may not
+    # read, not even the project they publish (public repositories stay readable).
+    may_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,5 +85,7 @@ def _token_allows(
     if token.repository_id is not None and token.repository_id != repository.id:
         return False
     if token.scope is not None and not token.scope.allows(needed):
+        return False
+    if needed is Role.READ and not token.may_read:
         return False
     return token.project is None or project is None or token.project == project

@@ -11,6 +11,7 @@ import sys
 import click
 
 from wheelyard import __version__
+from wheelyard.cli.audit import audit_command
 from wheelyard.cli.common import GLOBAL_OPTIONS, global_options
 from wheelyard.cli.packages import (
     delete_command,
@@ -20,6 +21,8 @@ from wheelyard.cli.packages import (
     yank_command,
 )
 from wheelyard.cli.perms import perm
+from wheelyard.cli.project import project
+from wheelyard.cli.publishers import publisher
 from wheelyard.cli.repos import repo
 from wheelyard.cli.serve import serve
 from wheelyard.cli.tokens import token
@@ -45,11 +48,14 @@ for command in (
     user,
     perm,
     token,
+    publisher,
     yank_command,
     unyank_command,
     status_command,
     delete_command,
     import_command,
+    project,
+    audit_command,
 ):
     cli.add_command(command)
 

@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from wheelyard import config
 from wheelyard.core.errors import WheelyardError
-from wheelyard.services.bootstrap import bootstrap
-from wheelyard.wiring import Runtime, open_runtime
+
+if TYPE_CHECKING:  # imported when a command runs: ``--version`` and usage errors stay fast
+    from wheelyard.wiring import Runtime
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-GLOBAL_OPTIONS = ("data_dir", "database_url", "storage_url", "config")
+GLOBAL_OPTIONS = ("data_dir", "database_url", "storage_url", "config", "server", "token")
 
 
 def global_options(function: F) -> F:
-    """--data-dir, --database-url, --storage-url and --config, before or after the subcommand."""
+    """--data-dir, --database-url, --storage-url, --config, --server and --token, before or
+    after the subcommand."""
     decorators = [
         click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory."),
         click.option("--database-url", help="SQLAlchemy URL (sqlite:///… or postgresql://…)."),
         click.option("--storage-url", help="file://DIR or s3://bucket/prefix."),
         click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file."),
+        click.option(
+            "--server",
+            metavar="URL",
+            help="Act through this server's API instead of the local data (env WHEELYARD_SERVER).",
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            help="API token for --server (env WHEELYARD_TOKEN, which keeps it out of `ps`).",
+        ),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -57,16 +68,28 @@ def run(
     options: dict[str, Any],
     use_case: Callable[[Runtime], Coroutine[Any, Any, T]],
 ) -> T:
-    """Open the runtime (migrating if needed), run ``use_case``, close; errors become one line."""
+    """Open the runtime (migrating if needed), run ``use_case``, close; errors become one line.
+
+    Use cases run on the local data only: with ``--server`` this is a usage error, never a
+    silent change to whatever data lies in the current directory.
+    """
+    from wheelyard.cli.backend import local_only
+
+    local_only(context, options)
     settings = settings_from(context, options)
 
     async def main() -> T:
+        from wheelyard.services.bootstrap import bootstrap
+        from wheelyard.wiring import open_runtime
+
         runtime = await open_runtime(settings)
         try:
             await bootstrap(runtime.services, settings.data_dir, settings.admin_password)
             return await use_case(runtime)
         finally:
             await runtime.close()
+
+    import asyncio
 
     try:
         return asyncio.run(main())
@@ -176,3 +199,13 @@ def read_password(from_stdin: bool, prompt: str = "Password") -> str:
         fail("no terminal to ask for the password on; use --password-stdin")
     value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
     return value
+
+
+def confirm_or_refuse(yes: bool, question: str) -> None:
+    """Go on with --yes or a "yes" typed on a terminal; otherwise refuse, changing nothing."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("refusing without --yes (no terminal to ask on); nothing was deleted")
+    if not click.confirm(question, default=False):
+        fail("not confirmed; nothing was deleted")

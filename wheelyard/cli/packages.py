@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from wheelyard.cli.common import command, fail, run
+from wheelyard.cli.backend import backend_of, local_only
+from wheelyard.cli.common import command, confirm_or_refuse, run
 from wheelyard.core.models import ProjectStatus
 from wheelyard.core.names import normalize
-from wheelyard.services import catalog_admin
-from wheelyard.services.catalog_admin import Deletion, ImportReport
-from wheelyard.wiring import Runtime
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
-def confirm_or_refuse(yes: bool, question: str) -> None:
-    """Go on with --yes or a "yes" typed on a terminal; otherwise refuse, changing nothing."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        fail("refusing without --yes (no terminal to ask on); nothing was deleted")
-    if not click.confirm(question, default=False):
-        fail("not confirmed; nothing was deleted")
+    from wheelyard.services.catalog_admin import ImportReport
+    from wheelyard.wiring import Runtime
 
 
 @command(name="yank")
@@ -36,12 +29,7 @@ def yank_command(
     context: click.Context, repo: str, project: str, version: str, reason: str, **values: Any
 ) -> None:
     """Yank VERSION of PROJECT in REPO's view."""
-
-    async def use_case(runtime: Runtime) -> None:
-        view = await runtime.source_named(repo)
-        await catalog_admin.yank(runtime.services, repo, view, normalize(project), version, reason)
-
-    run(context, values, use_case)
+    backend_of(context, values).yank(repo, project, version, reason)
     click.echo(f"yanked {normalize(project)} {version} in {repo!r}")
 
 
@@ -53,11 +41,7 @@ def unyank_command(
     context: click.Context, repo: str, project: str, version: str, **values: Any
 ) -> None:
     """Undo a yank."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await catalog_admin.unyank(runtime.services, repo, normalize(project), version)
-
-    run(context, values, use_case)
+    backend_of(context, values).unyank(repo, project, version)
     click.echo(f"unyanked {normalize(project)} {version} in {repo!r}")
 
 
@@ -70,14 +54,7 @@ def status_command(
     context: click.Context, repo: str, project: str, status: str, reason: str, **values: Any
 ) -> None:
     """Set PROJECT's status in REPO's view (PEP 792)."""
-
-    async def use_case(runtime: Runtime) -> None:
-        view = await runtime.source_named(repo)
-        await catalog_admin.set_status(
-            runtime.services, repo, view, normalize(project), ProjectStatus(status), reason
-        )
-
-    run(context, values, use_case)
+    backend_of(context, values).set_status(repo, project, status, reason)
     click.echo(f"{normalize(project)} is {status} in {repo!r}")
 
 
@@ -97,15 +74,11 @@ def delete_command(
     **values: Any,
 ) -> None:
     """Delete a project, a version or one file from a hosted repository."""
-    target = Deletion(repo, normalize(project), version, filename)
-    what = " ".join(part for part in (target.project, version, filename) if part)
+    backend = backend_of(context, values)
+    what = " ".join(part for part in (normalize(project), version, filename) if part)
     confirm_or_refuse(yes, f"delete {what} from {repo!r}?")
-
-    async def use_case(runtime: Runtime) -> list[str]:
-        return await catalog_admin.delete_files(runtime.services, target)
-
-    deleted = run(context, values, use_case)
-    click.echo(f"deleted {len(deleted)} file(s) of {what} from {repo!r}")
+    deleted = backend.delete_files(repo, project, version, filename)
+    click.echo(f"deleted {deleted} file(s) of {what} from {repo!r}")
 
 
 @command(name="import")
@@ -114,7 +87,9 @@ def delete_command(
 def import_command(
     context: click.Context, repo: str, paths: tuple[Path, ...], **values: Any
 ) -> None:
-    """Import distribution files (or folders of them) into REPO."""
+    """Import distribution files (or folders of them) into REPO (local data only)."""
+    local_only(context, values)
+    from wheelyard.services import catalog_admin
 
     async def use_case(runtime: Runtime) -> ImportReport:
         files = catalog_admin.find_distributions(paths)
@@ -134,6 +109,14 @@ def import_command(
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -7,9 +7,8 @@ from typing import Any
 import click
 
 from wheelyard.auth.permissions import Role
-from wheelyard.cli.common import command, run
-from wheelyard.services import accounts
-from wheelyard.wiring import Runtime
+from wheelyard.cli.backend import backend_of
+from wheelyard.cli.common import command
 
 
 @click.group()
@@ -23,11 +22,7 @@ def perm() -> None:
 @click.argument("role", type=click.Choice([role.value for role in Role]))
 def grant(context: click.Context, user: str, repo: str, role: str, **values: Any) -> None:
     """Give USER the ROLE (read, upload or admin) on REPO."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await accounts.grant(runtime.services, user, repo, Role(role))
-
-    run(context, values, use_case)
+    backend_of(context, values).grant(user, repo, role)
     click.echo(f"granted {role} on {repo!r} to {user!r}")
 
 
@@ -36,9 +31,5 @@ def grant(context: click.Context, user: str, repo: str, role: str, **values: Any
 @click.argument("repo")
 def revoke(context: click.Context, user: str, repo: str, **values: Any) -> None:
     """Remove USER's role on REPO."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await accounts.revoke(runtime.services, user, repo)
-
-    run(context, values, use_case)
+    backend_of(context, values).revoke(user, repo)
     click.echo(f"revoked {user!r}'s role on {repo!r}")

@@ -7,12 +7,17 @@ from typing import Any
 
 import click
 
-from wheelyard.cli.common import DurationType, command, pop_globals, print_json, print_table, run
-from wheelyard.core.models import RepositoryConfig, RepositoryKind
+from wheelyard.cli.backend import backend_of
+from wheelyard.cli.common import (
+    DurationType,
+    command,
+    confirm_or_refuse,
+    pop_globals,
+    print_json,
+    print_table,
+)
+from wheelyard.core.models import RepositoryKind
 from wheelyard.core.names import normalize
-from wheelyard.services import repositories
-from wheelyard.services.repositories import RepositoryOptions
-from wheelyard.wiring import Runtime
 
 
 @click.group()
@@ -54,45 +59,33 @@ def repository_options(function: Any) -> Any:
     return function
 
 
-def _options(values: dict[str, Any]) -> RepositoryOptions:
+def _options(values: dict[str, Any]) -> dict[str, Any]:
+    """The repository options given on the command line (absent ones stay as they are)."""
     snapshot: datetime | None = values.get("snapshot")
     if snapshot is not None and snapshot.tzinfo is None:
-        snapshot = snapshot.replace(tzinfo=UTC)
-    return RepositoryOptions(
-        url=values.get("url"),
-        upstreams=tuple(values["upstreams"]) if values.get("upstreams") else None,
-        public=values.get("public"),
-        cache_ttl=values.get("cache_ttl"),
-        min_age=values.get("min_age"),
-        snapshot=snapshot,
-        allow=tuple(values["allow"]) if values.get("allow") else None,
-        deny=tuple(values["deny"]) if values.get("deny") else None,
-        exempt=tuple(values["exempt"]) if values.get("exempt") else None,
-        offline=values.get("offline"),
-        upstream_timeout=values.get("upstream_timeout"),
-        upstream_username=values.get("upstream_username"),
-        upstream_password_env=values.get("upstream_password_env"),
-    )
-
-
-def _as_dict(config: RepositoryConfig) -> dict[str, Any]:
+        values["snapshot"] = snapshot.replace(tzinfo=UTC)
     return {
-        "name": config.name,
-        "kind": config.kind.value,
-        "upstreams": list(config.upstreams),
-        "public": config.public,
-        "url": config.url,
-        "cache_ttl": config.cache_ttl,
-        "min_age": config.min_age,
-        "snapshot": config.snapshot,
-        "allow": list(config.allow),
-        "deny": list(config.deny),
-        "exempt": list(config.exempt),
-        "offline": config.offline,
-        "upstream_timeout": config.upstream_timeout,
-        "upstream_username": config.upstream_username,
-        "upstream_password_env": config.upstream_password_env,
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in values.items()
+        if key in _OPTION_NAMES and value not in (None, ())
     }
+
+
+_OPTION_NAMES = (
+    "url",
+    "upstreams",
+    "public",
+    "cache_ttl",
+    "min_age",
+    "snapshot",
+    "allow",
+    "deny",
+    "exempt",
+    "offline",
+    "upstream_timeout",
+    "upstream_username",
+    "upstream_password_env",
+)
 
 
 @command(repo, "create")
@@ -102,14 +95,8 @@ def _as_dict(config: RepositoryConfig) -> dict[str, Any]:
 def create(context: click.Context, name: str, kind: str, **values: Any) -> None:
     """Create a repository."""
     globals_ = pop_globals(values)
-
-    async def use_case(runtime: Runtime) -> RepositoryConfig:
-        return await repositories.create_repository(
-            runtime.services, name, RepositoryKind(kind), _options(values)
-        )
-
-    created = run(context, globals_, use_case)
-    click.echo(f"created {created.kind.value} repository {created.name!r}")
+    created = backend_of(context, globals_).create_repository(name, kind, _options(values))
+    click.echo(f"created {created['kind']} repository {created['name']!r}")
 
 
 @command(repo, "update")
@@ -118,11 +105,7 @@ def create(context: click.Context, name: str, kind: str, **values: Any) -> None:
 def update(context: click.Context, name: str, **values: Any) -> None:
     """Change a repository's options."""
     globals_ = pop_globals(values)
-
-    async def use_case(runtime: Runtime) -> RepositoryConfig:
-        return await repositories.update_repository(runtime.services, name, _options(values))
-
-    run(context, globals_, use_case)
+    backend_of(context, globals_).update_repository(name, _options(values))
     click.echo(f"updated repository {name!r}")
 
 
@@ -130,11 +113,7 @@ def update(context: click.Context, name: str, **values: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(context: click.Context, as_json: bool, **values: Any) -> None:
     """List repositories."""
-
-    async def use_case(runtime: Runtime) -> list[RepositoryConfig]:
-        return await repositories.list_repositories(runtime.services)
-
-    rows = [_as_dict(config) for config in run(context, values, use_case)]
+    rows = backend_of(context, values).list_repositories()
     if as_json:
         print_json(rows)
     else:
@@ -146,11 +125,7 @@ def list_(context: click.Context, as_json: bool, **values: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show(context: click.Context, name: str, as_json: bool, **values: Any) -> None:
     """Show one repository."""
-
-    async def use_case(runtime: Runtime) -> RepositoryConfig:
-        return await repositories.get_repository(runtime.services, name)
-
-    row = _as_dict(run(context, values, use_case))
+    row = backend_of(context, values).show_repository(name)
     if as_json:
         print_json(row)
     else:
@@ -163,14 +138,9 @@ def show(context: click.Context, name: str, as_json: bool, **values: Any) -> Non
 @click.option("--yes", is_flag=True, help="Do not ask.")
 def delete(context: click.Context, name: str, yes: bool, **values: Any) -> None:
     """Delete a repository and everything stored in it."""
-    from wheelyard.cli.packages import confirm_or_refuse
-
+    backend = backend_of(context, values)
     confirm_or_refuse(yes, f"delete repository {name!r} and all its files?")
-
-    async def use_case(runtime: Runtime) -> list[str]:
-        return await repositories.delete_repository(runtime.services, name)
-
-    run(context, values, use_case)
+    backend.delete_repository(name)
     click.echo(f"deleted repository {name!r}")
 
 
@@ -179,9 +149,5 @@ def delete(context: click.Context, name: str, yes: bool, **values: Any) -> None:
 @click.argument("project")
 def claim(context: click.Context, name: str, project: str, **values: Any) -> None:
     """Reserve PROJECT as in-house in hosted repository NAME."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await repositories.claim_project(runtime.services, name, normalize(project))
-
-    run(context, values, use_case)
+    backend_of(context, values).claim_project(name, project)
     click.echo(f"claimed {normalize(project)!r} in {name!r}")

@@ -6,16 +6,17 @@ import os
 import signal
 import socket
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
-from uvicorn.supervisors import Multiprocess
 
+from wheelyard.cli.backend import local_only
 from wheelyard.cli.common import SizeType, command, run, settings_from
 from wheelyard.config import Settings
 from wheelyard.telemetry.logging import configure_logging
-from wheelyard.wiring import Runtime
+
+if TYPE_CHECKING:
+    from wheelyard.wiring import Runtime
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -46,6 +47,8 @@ def _export_settings(settings: Settings) -> None:
     os.environ["WHEELYARD_DATABASE_URL"] = settings.database_url
     os.environ["WHEELYARD_STORAGE_URL"] = settings.storage_url
     os.environ["WHEELYARD_MAX_UPLOAD_SIZE"] = str(settings.max_upload_size)
+    os.environ["WHEELYARD_LOG_FORMAT"] = settings.log_format
+    os.environ["WHEELYARD_AUDIT_RETENTION"] = f"{settings.audit_retention}s"
     os.environ.pop("WHEELYARD_CONFIG", None)
 
 
@@ -63,6 +66,7 @@ def serve(
     **values: Any,
 ) -> None:
     """Run the HTTP server."""
+    local_only(context, values)
     values["max_upload_size"] = max_upload_size
     settings = settings_from(context, values)
     configure_logging(settings.log_format)
@@ -83,6 +87,9 @@ def serve(
 
 def _run_uvicorn(sock: socket.socket, workers: int) -> None:
     """Serve on the already bound socket; uvicorn finishes in-flight requests on SIGTERM."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
     config = uvicorn.Config(
         "wheelyard.web.asgi:create_app_from_environment",
         factory=True,

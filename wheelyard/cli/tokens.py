@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import click
 
-from wheelyard.auth.permissions import Role
-from wheelyard.cli.common import DurationType, command, print_json, print_table, run
-from wheelyard.services import tokens
-from wheelyard.wiring import Runtime
+from wheelyard.cli.backend import backend_of
+from wheelyard.cli.common import DurationType, command, print_json, print_table
 
 
 @click.group()
@@ -34,19 +31,8 @@ def create(
     **values: Any,
 ) -> None:
     """Create a token; prints only the token on stdout."""
-    request = tokens.TokenRequest(
-        user=user,
-        repository=repo,
-        scope=Role(scope) if scope else None,
-        project=project,
-        expires_in=expires,
-    )
-
-    async def use_case(runtime: Runtime) -> tuple[str, tokens.TokenInfo]:
-        return await tokens.create_token(runtime.services, request)
-
-    value, _ = run(context, values, use_case)
-    click.echo(value)
+    limits = {"repo": repo, "scope": scope, "project": project, "expires": expires}
+    click.echo(backend_of(context, values).create_token(user, limits))
 
 
 @command(token, "list")
@@ -54,11 +40,7 @@ def create(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(context: click.Context, user: str, as_json: bool, **values: Any) -> None:
     """List a user's tokens (never their secrets)."""
-
-    async def use_case(runtime: Runtime) -> list[tokens.TokenInfo]:
-        return await tokens.list_tokens(runtime.services, user)
-
-    rows = [asdict(info) for info in run(context, values, use_case)]
+    rows = backend_of(context, values).list_tokens(user)
     if as_json:
         print_json(rows)
     else:
@@ -71,9 +53,5 @@ def list_(context: click.Context, user: str, as_json: bool, **values: Any) -> No
 @click.argument("token_id")
 def revoke(context: click.Context, token_id: str, **values: Any) -> None:
     """Revoke a token at once."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await tokens.revoke_token(runtime.services, token_id)
-
-    run(context, values, use_case)
+    backend_of(context, values).revoke_token(token_id)
     click.echo(f"revoked token {token_id}")

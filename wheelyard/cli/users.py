@@ -6,9 +6,8 @@ from typing import Any
 
 import click
 
-from wheelyard.cli.common import command, print_json, print_table, read_password, run
-from wheelyard.services import accounts
-from wheelyard.wiring import Runtime
+from wheelyard.cli.backend import backend_of
+from wheelyard.cli.common import command, print_json, print_table, read_password
 
 
 @click.group()
@@ -25,11 +24,7 @@ def add(
 ) -> None:
     """Add a user."""
     password = read_password(password_stdin)
-
-    async def use_case(runtime: Runtime) -> accounts.UserInfo:
-        return await accounts.add_user(runtime.services, name, password, admin)
-
-    run(context, values, use_case)
+    backend_of(context, values).add_user(name, password, admin)
     click.echo(f"added {'admin ' if admin else ''}user {name!r}")
 
 
@@ -39,11 +34,7 @@ def add(
 def passwd(context: click.Context, name: str, password_stdin: bool, **values: Any) -> None:
     """Change a user's password."""
     password = read_password(password_stdin, "New password")
-
-    async def use_case(runtime: Runtime) -> None:
-        await accounts.set_password(runtime.services, name, password)
-
-    run(context, values, use_case)
+    backend_of(context, values).set_password(name, password)
     click.echo(f"changed the password of {name!r}")
 
 
@@ -51,13 +42,7 @@ def passwd(context: click.Context, name: str, password_stdin: bool, **values: An
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(context: click.Context, as_json: bool, **values: Any) -> None:
     """List users and their roles."""
-
-    async def use_case(runtime: Runtime) -> list[accounts.UserInfo]:
-        return await accounts.list_users(runtime.services)
-
-    rows: list[dict[str, Any]] = [
-        {"name": u.name, "admin": u.admin, "roles": u.roles} for u in run(context, values, use_case)
-    ]
+    rows = backend_of(context, values).list_users()
     if as_json:
         print_json(rows)
     else:
@@ -74,9 +59,5 @@ def list_(context: click.Context, as_json: bool, **values: Any) -> None:
 @click.argument("name")
 def remove(context: click.Context, name: str, **values: Any) -> None:
     """Remove a user, with their roles and tokens."""
-
-    async def use_case(runtime: Runtime) -> None:
-        await accounts.remove_user(runtime.services, name)
-
-    run(context, values, use_case)
+    backend_of(context, values).remove_user(name)
     click.echo(f"removed user {name!r}")

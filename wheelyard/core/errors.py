@@ -12,6 +12,7 @@
     │   └── InvalidDistribution
     ├── Conflict                 (409)
     ├── PayloadTooLarge          (413)
+    ├── TooManyRequests          (429, with Retry-After)
     └── UpstreamUnavailable      (502)
 
 Messages never contain secrets: they are shown to clients and written to logs.
@@ -70,6 +71,14 @@ class Conflict(WheelyardError):
 
 class PayloadTooLarge(WheelyardError):
     """An upload is over the configured size limit."""
+
+
+class TooManyRequests(WheelyardError):
+    """Too many failed logins for a user name or a client address; retry after a while."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
 
 
 class UpstreamUnavailable(WheelyardError):

@@ -6,21 +6,24 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core.errors import Conflict, InvalidInput, NotFound
-from wheelyard.db.models import RepositoryRow, RoleRow, UserRow
-from wheelyard.services.audit import AuditEvent, add_event
+from wheelyard.db.models import ProjectMemberRow, ProjectRow, RepositoryRow, RoleRow, UserRow
+from wheelyard.services.audit import AuditEvent, actor_or_local, add_event
 from wheelyard.services.context import ServiceContext
 from wheelyard.services.repositories import get_row as get_repository_row
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 MIN_PASSWORD_LENGTH = 8
+_OWNER = "owner"  # services.ownership.MemberRole.OWNER (which imports this module)
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,23 @@ async def get_user_row(session: AsyncSession, name: str) -> UserRow:
     return row
 
 
-async def add_user(context: ServiceContext, name: str, password: str, admin: bool) -> UserInfo:
-    """Create a user with an Argon2id password hash."""
+async def add_user(
+    context: ServiceContext,
+    name: str,
+    password: str,
+    admin: bool,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> UserInfo:
+    """Create a user with an Argon2id password hash (``actor`` None: the command line)."""
     check_user_name(name)
     password_hash = context.passwords.hash(check_password(password))
     async with context.sessions() as session:
-        session.add(
-            UserRow(
-                name=name, password_hash=password_hash, admin=admin, created=context.clock.now()
-            )
-        )
+        now = context.clock.now()
+        session.add(UserRow(name=name, password_hash=password_hash, admin=admin, created=now))
+        detail = {"user": name, "admin": admin}
+        _audit(session, AuditEvent("user-add", detail=detail), now, actor, address)
         try:
             await session.commit()
         except IntegrityError:
@@ -73,13 +83,21 @@ async def add_user(context: ServiceContext, name: str, password: str, admin: boo
     return UserInfo(name, admin, {})
 
 
-async def set_password(context: ServiceContext, name: str, password: str) -> None:
+async def set_password(
+    context: ServiceContext,
+    name: str,
+    password: str,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> None:
     """Replace a user's password (cached logins with the old one stop working at once)."""
     password_hash = context.passwords.hash(check_password(password))
     async with context.sessions() as session:
         row = await get_user_row(session, name)
         row.password_hash = password_hash
-        add_event(session, AuditEvent("password-change", actor=name), context.clock.now())
+        event = AuditEvent("password-change", detail={"user": name})
+        _audit(session, event, context.clock.now(), actor, address)
         await session.commit()
 
 
@@ -99,15 +117,66 @@ async def _role_names(session: AsyncSession, user_id: int) -> dict[str, str]:
     return {name: role for name, role in rows.all()}
 
 
-async def remove_user(context: ServiceContext, name: str) -> None:
-    """Delete a user, their roles and tokens."""
+async def remove_user(
+    context: ServiceContext, name: str, *, actor: str | None = None, address: str | None = None
+) -> list[str]:
+    """Delete a user, their roles, tokens and project memberships.
+
+    Returns the projects (``repository/project``) this left without an owner: they fall
+    to their repositories' admins (see ``services.ownership``).
+    """
     async with context.sessions() as session:
         row = await get_user_row(session, name)
+        orphaned = await _solely_owned(session, row.id)
         await session.delete(row)
+        detail = {"user": name, "orphaned": orphaned}
+        _audit(
+            session, AuditEvent("user-remove", detail=detail), context.clock.now(), actor, address
+        )
         await session.commit()
+    return orphaned
 
 
-async def grant(context: ServiceContext, user: str, repository: str, role: Role) -> None:
+async def _solely_owned(session: AsyncSession, user_id: int) -> list[str]:
+    """``repository/project`` of every project whose only owner is this user."""
+    owners = aliased(ProjectMemberRow)
+    other_owner = (
+        select(owners.user_id)
+        .where(
+            owners.project_id == ProjectMemberRow.project_id,
+            owners.role == _OWNER,
+            owners.user_id != user_id,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(RepositoryRow.name, ProjectRow.name)
+        .join(ProjectRow, ProjectRow.repository_id == RepositoryRow.id)
+        .join(ProjectMemberRow, ProjectMemberRow.project_id == ProjectRow.id)
+        .where(ProjectMemberRow.user_id == user_id, ProjectMemberRow.role == _OWNER, ~other_owner)
+    )
+    return sorted(f"{repository}/{project}" for repository, project in rows.all())
+
+
+def _audit(
+    session: AsyncSession,
+    event: AuditEvent,
+    now: datetime,
+    actor: str | None,
+    address: str | None,
+) -> None:
+    add_event(session, replace(event, actor=actor_or_local(actor), address=address), now)
+
+
+async def grant(
+    context: ServiceContext,
+    user: str,
+    repository: str,
+    role: Role,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> None:
     """Give ``user`` ``role`` on ``repository`` (replacing any earlier role there)."""
     async with context.sessions() as session:
         user_row = await get_user_row(session, user)
@@ -117,12 +186,20 @@ async def grant(context: ServiceContext, user: str, repository: str, role: Role)
             session.add(RoleRow(user_id=user_row.id, repository_id=repository_row.id, role=role))
         else:
             existing.role = role.value
-        event = AuditEvent("role-grant", repository=repository, detail={"user": user, "role": role})
-        add_event(session, event, context.clock.now())
+        detail = {"user": user, "role": role.value}
+        event = AuditEvent("role-grant", repository=repository, detail=detail)
+        _audit(session, event, context.clock.now(), actor, address)
         await session.commit()
 
 
-async def revoke(context: ServiceContext, user: str, repository: str) -> None:
+async def revoke(
+    context: ServiceContext,
+    user: str,
+    repository: str,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> None:
     """Remove ``user``'s role on ``repository``."""
     async with context.sessions() as session:
         user_row = await get_user_row(session, user)
@@ -135,7 +212,7 @@ async def revoke(context: ServiceContext, user: str, repository: str) -> None:
         if not getattr(result, "rowcount", 0):
             raise NotFound(f"user {user!r} has no role on {repository!r}")
         event = AuditEvent("role-revoke", repository=repository, detail={"user": user})
-        add_event(session, event, context.clock.now())
+        _audit(session, event, context.clock.now(), actor, address)
         await session.commit()
 
 

@@ -15,7 +15,7 @@ from wheelyard.core.models import ProjectPage, ProjectStatus, RequestContext
 from wheelyard.core.names import ProjectName
 from wheelyard.core.sources.base import Source
 from wheelyard.db.models import FileRow, ProjectRow, StatusRow, YankRow
-from wheelyard.services.audit import AuditEvent, add_event
+from wheelyard.services.audit import AuditEvent, actor_or_local, add_event
 from wheelyard.services.context import ServiceContext
 from wheelyard.services.publish import Upload, publish
 from wheelyard.services.repositories import delete_unreferenced_blobs, get_row
@@ -35,8 +35,12 @@ async def yank(
     version: str,
     reason: str = "",
     actor: str | None = None,
+    address: str | None = None,
 ) -> None:
-    """PEP 592: mark every file of ``version`` yanked in this repository's view."""
+    """PEP 592: mark every file of ``version`` yanked in this repository's view.
+
+    ``actor`` and ``address`` are who asks and from where (None: the command line).
+    """
     page = await _page(view, project, context)
     key = canonicalize_version(version)
     if not any(canonicalize_version(entry.version) == key for entry in page.files):
@@ -60,7 +64,8 @@ async def yank(
         await _bump_serial(session, row.id, project)
         event = AuditEvent(
             "yank",
-            actor=actor,
+            actor=actor_or_local(actor),
+            address=address,
             repository=repository,
             project=project,
             version=version,
@@ -76,6 +81,7 @@ async def unyank(
     project: ProjectName,
     version: str,
     actor: str | None = None,
+    address: str | None = None,
 ) -> None:
     """Undo a yank recorded in this repository's view."""
     async with context.sessions() as session:
@@ -86,7 +92,12 @@ async def unyank(
         await session.delete(existing)
         await _bump_serial(session, row.id, project)
         event = AuditEvent(
-            "unyank", actor=actor, repository=repository, project=project, version=version
+            "unyank",
+            actor=actor_or_local(actor),
+            address=address,
+            repository=repository,
+            project=project,
+            version=version,
         )
         add_event(session, event, context.clock.now())
         await session.commit()
@@ -100,6 +111,7 @@ async def set_status(
     status: ProjectStatus,
     reason: str = "",
     actor: str | None = None,
+    address: str | None = None,
 ) -> None:
     """PEP 792: mark ``project`` in this repository's view; ``active`` clears the mark."""
     await _page(view, project, context)
@@ -121,7 +133,8 @@ async def set_status(
         await _bump_serial(session, row.id, project)
         event = AuditEvent(
             "status",
-            actor=actor,
+            actor=actor_or_local(actor),
+            address=address,
             repository=repository,
             project=project,
             detail={"status": status.value, "reason": reason},
@@ -149,7 +162,10 @@ class Deletion:
 
 
 async def delete_files(
-    context: ServiceContext, target: Deletion, actor: str | None = None
+    context: ServiceContext,
+    target: Deletion,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> list[str]:
     """Delete hosted files; rows first (in one transaction), then their blobs."""
     async with context.sessions() as session:
@@ -171,18 +187,21 @@ async def delete_files(
         remaining = await session.scalar(
             select(FileRow.id).where(FileRow.project_id == project.id).limit(1)
         )
+        detail: dict[str, object] = {"files": [row.filename for row in rows]}
         if remaining is None:
-            await session.delete(project)
+            await session.delete(project)  # with its owners: the next uploader owns it anew
+            detail["project_removed"] = True
         else:
             project.serial += 1
         event = AuditEvent(
             "delete",
-            actor=actor,
+            actor=actor_or_local(actor),
+            address=address,
             repository=target.repository,
             project=target.project,
             version=target.version,
             filename=target.filename,
-            detail={"files": [row.filename for row in rows]},
+            detail=detail,
         )
         add_event(session, event, context.clock.now())
         await session.commit()

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wheelyard.auth.permissions import Principal, Role, can
+from wheelyard.auth.permissions import Principal
 from wheelyard.core.distributions import (
     Digests,
     DistributionInfo,
@@ -38,6 +38,8 @@ from wheelyard.core.names import ProjectName, normalize
 from wheelyard.db.models import ClaimRow, FileRow, ProjectRow
 from wheelyard.services.audit import AuditEvent, add_event
 from wheelyard.services.context import ServiceContext
+from wheelyard.services.ownership import add_first_owner, check_may_publish, check_membership
+from wheelyard.services.provenance import verify_provenance
 from wheelyard.services.repositories import delete_unreferenced_blobs, get_repository
 
 UpstreamLookup = Callable[[RepositoryConfig, ProjectName], Awaitable[str | None]]
@@ -86,18 +88,27 @@ async def publish(
     """
     repository = await get_repository(context, upload.repository)
     project = _check_filename(repository, upload)
-    _authorize(repository, upload.actor, project)
+    await check_may_publish(context, repository, project, upload.actor)
     await _refuse_existing(context, repository, upload.filename)
     digests = await asyncio.to_thread(hash_file, upload.path)
     _check_size_and_digests(context, upload, digests)
     info = await asyncio.to_thread(inspect_distribution, upload.path, upload.filename)
-    provenance = _provenance(upload.attestations)
+    provenance = await verify_provenance(
+        context,
+        repository.id,
+        project,
+        upload.actor,
+        upload.filename,
+        digests.sha256,
+        _provenance(upload.attestations),
+    )
     await _refuse_collision(context, repository, project, upstream_lookup)
     keys = await _store_blobs(context, upload, info, digests)
     try:
         return await _record(context, repository, upload, info, digests, keys, provenance)
-    except Conflict:
-        # A racing upload of the same filename won: the refused one leaves nothing behind.
+    except (Conflict, Forbidden):
+        # A racing upload of the same filename won, or a racing first upload of the project
+        # by another user made it theirs: the refused one leaves nothing behind.
         await delete_unreferenced_blobs(context, [k for k in (keys.file, keys.metadata) if k])
         raise
 
@@ -131,12 +142,6 @@ def _same_version(given: str, parsed: Version) -> bool:
         return Version(given) == parsed
     except InvalidVersion:
         raise InvalidDistribution(f"invalid version {given!r}") from None
-
-
-def _authorize(repository: RepositoryConfig, actor: Principal | None, project: ProjectName) -> None:
-    """``actor`` None is the local administrator (command line)."""
-    if actor is not None and not can(actor, Role.UPLOAD, repository, project):
-        raise Forbidden(f"not allowed to upload to {repository.name!r}")
 
 
 async def _refuse_existing(
@@ -270,7 +275,8 @@ async def _insert(
 ) -> Published:
     now = context.clock.now()
     async with context.sessions() as session:
-        project = await _project_row(session, repository.id, info, now)
+        project, created = await _project_row(session, repository.id, info, now)
+        await _settle_ownership(session, repository, upload, project, created, now)
         version = info.metadata.version
         session.add(
             FileRow(
@@ -320,22 +326,47 @@ async def _insert(
 
 async def _project_row(
     session: AsyncSession, repository_id: int, info: DistributionInfo, now: datetime
-) -> ProjectRow:
+) -> tuple[ProjectRow, bool]:
+    """The project's row, and whether this upload created it."""
     row = await session.scalar(
         select(ProjectRow).where(
             ProjectRow.repository_id == repository_id, ProjectRow.name == info.project
         )
     )
-    if row is None:
-        row = ProjectRow(
-            repository_id=repository_id,
-            name=info.project,
-            display_name=info.metadata.name,
-            created=now,
+    if row is not None:
+        return row, False
+    row = ProjectRow(
+        repository_id=repository_id,
+        name=info.project,
+        display_name=info.metadata.name,
+        created=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+async def _settle_ownership(
+    session: AsyncSession,
+    repository: RepositoryConfig,
+    upload: Upload,
+    project: ProjectRow,
+    created: bool,
+    now: datetime,
+) -> None:
+    """The uploader of a new project owns it; other projects admit only their members.
+
+    Checked again here, in the transaction that inserts the file: a racing first upload
+    of the same project by another user is refused, never merged into theirs. An upload
+    without a user (``wheelyard import``) leaves a new project without an owner.
+    """
+    name = ProjectName(project.name)
+    if not created:
+        await check_membership(session, repository, name, project.id, upload.actor)
+    elif upload.actor is not None:
+        await add_first_owner(
+            session, repository.name, name, project.id, upload.actor, upload.address, now
         )
-        session.add(row)
-        await session.flush()
-    return row
 
 
 def _sha256(data: bytes) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,7 @@ from wheelyard.db.models import (
     RepositoryRow,
     UpstreamRow,
 )
+from wheelyard.services.audit import AuditEvent, actor_or_local, add_event
 from wheelyard.services.context import ServiceContext
 
 DEFAULT_PROXY_URL = "https://pypi.org/simple/"
@@ -69,9 +71,18 @@ async def list_repositories(context: ServiceContext) -> list[RepositoryConfig]:
 
 
 async def create_repository(
-    context: ServiceContext, name: str, kind: RepositoryKind, options: RepositoryOptions
+    context: ServiceContext,
+    name: str,
+    kind: RepositoryKind,
+    options: RepositoryOptions,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> RepositoryConfig:
-    """Create a repository; refuses reserved or taken names and upstream cycles."""
+    """Create a repository; refuses reserved or taken names and upstream cycles.
+
+    ``actor`` and ``address`` are who asks and from where (None: the command line).
+    """
     check_repository_name(name)
     async with context.sessions() as session:
         if await session.scalar(select(RepositoryRow.id).where(RepositoryRow.name == name)):
@@ -84,12 +95,20 @@ async def create_repository(
             row.url = DEFAULT_PROXY_URL
         session.add(row)
         await _apply_options(session, row, options)
+        detail = {"kind": kind.value, **_options_detail(options)}
+        event = AuditEvent("repository-create", repository=name, detail=detail)
+        _audit(session, context, event, actor, address)
         await _commit_unique(session, f"repository {name!r} already exists")
         return await get_repository(context, name)
 
 
 async def update_repository(
-    context: ServiceContext, name: str, options: RepositoryOptions
+    context: ServiceContext,
+    name: str,
+    options: RepositoryOptions,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> RepositoryConfig:
     """Change the given options of a repository."""
     async with context.sessions() as session:
@@ -98,6 +117,8 @@ async def update_repository(
         await _apply_options(session, row, options)
         if row.url != old_url:  # pages cached from the old upstream say nothing of the new
             await session.execute(delete(ProxyPageRow).where(ProxyPageRow.repository_id == row.id))
+        event = AuditEvent("repository-update", repository=name, detail=_options_detail(options))
+        _audit(session, context, event, actor, address)
         await session.commit()
     return await get_repository(context, name)
 
@@ -177,7 +198,9 @@ async def _reaches(session: AsyncSession, start: RepositoryRow, target: str) -> 
     return False
 
 
-async def delete_repository(context: ServiceContext, name: str) -> list[str]:
+async def delete_repository(
+    context: ServiceContext, name: str, *, actor: str | None = None, address: str | None = None
+) -> list[str]:
     """Delete a repository and its rows; returns the blob keys to remove afterwards."""
     async with context.sessions() as session:
         row = await get_row(session, name)
@@ -192,6 +215,7 @@ async def delete_repository(context: ServiceContext, name: str) -> list[str]:
             raise Conflict(f"repository {name!r} is an upstream of {', '.join(sorted(users))}")
         keys = await _blob_keys(session, row.id)
         await session.delete(row)
+        _audit(session, context, AuditEvent("repository-delete", repository=name), actor, address)
         await session.commit()
     await delete_unreferenced_blobs(context, keys)
     return keys
@@ -228,7 +252,14 @@ async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:
     return [key for row in rows for key in row if key]
 
 
-async def claim_project(context: ServiceContext, name: str, project: ProjectName) -> None:
+async def claim_project(
+    context: ServiceContext,
+    name: str,
+    project: ProjectName,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> None:
     """Reserve ``project`` as in-house in hosted repository ``name`` (see the merge rule)."""
     async with context.sessions() as session:
         row = await get_row(session, name)
@@ -238,7 +269,33 @@ async def claim_project(context: ServiceContext, name: str, project: ProjectName
             session.add(
                 ClaimRow(repository_id=row.id, project=project, created=context.clock.now())
             )
+            event = AuditEvent("claim", repository=name, project=project)
+            _audit(session, context, event, actor, address)
             await _commit_unique(session, f"{project!r} is already claimed")
+
+
+def _audit(
+    session: AsyncSession,
+    context: ServiceContext,
+    event: AuditEvent,
+    actor: str | None,
+    address: str | None,
+) -> None:
+    recorded = replace(event, actor=actor_or_local(actor), address=address)
+    add_event(session, recorded, context.clock.now())
+
+
+def _options_detail(options: RepositoryOptions) -> dict[str, Any]:
+    """The options that were set, as JSON values (no secret is among them: a password
+    is only ever named by its environment variable)."""
+    detail: dict[str, Any] = {}
+    for option in fields(options):
+        value = getattr(options, option.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        if value is not None:
+            detail[option.name] = list(value) if isinstance(value, tuple) else value
+    return detail
 
 
 async def _commit_unique(session: AsyncSession, message: str) -> None:

@@ -14,7 +14,7 @@ from wheelyard.core.errors import InvalidInput, NotFound
 from wheelyard.core.names import normalize
 from wheelyard.db.models import RepositoryRow, TokenRow, UserRow
 from wheelyard.services.accounts import get_user_row
-from wheelyard.services.audit import AuditEvent, add_event
+from wheelyard.services.audit import AuditEvent, actor_or_local, add_event
 from wheelyard.services.context import ServiceContext
 from wheelyard.services.repositories import get_row as get_repository_row
 
@@ -44,8 +44,17 @@ class TokenRequest:
     expires_in: int | None = None
 
 
-async def create_token(context: ServiceContext, request: TokenRequest) -> tuple[str, TokenInfo]:
-    """Create a token; returns its value (shown once) and its listing entry."""
+async def create_token(
+    context: ServiceContext,
+    request: TokenRequest,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> tuple[str, TokenInfo]:
+    """Create a token; returns its value (shown once) and its listing entry.
+
+    ``actor`` is who asks (None: the command line); the audit trail never sees the value.
+    """
     if request.scope is Role.ADMIN:
         raise InvalidInput("a token's scope is read or upload")
     if request.expires_in is not None and request.expires_in <= 0:
@@ -66,9 +75,21 @@ async def create_token(context: ServiceContext, request: TokenRequest) -> tuple[
             created=now,
         )
         session.add(row)
-        add_event(
-            session, AuditEvent("token-create", actor=user.name, detail={"token": new.id}), now
+        detail = {
+            "token": new.id,
+            "user": user.name,
+            "scope": row.scope,
+            "project": row.project,
+            "expires": row.expires.isoformat() if row.expires else None,
+        }
+        event = AuditEvent(
+            "token-create",
+            actor=actor_or_local(actor),
+            address=address,
+            repository=request.repository,
+            detail=detail,
         )
+        add_event(session, event, now)
         await session.commit()
         return new.value, _info(row, user.name, request.repository)
 
@@ -103,7 +124,9 @@ async def list_tokens(context: ServiceContext, user: str) -> list[TokenInfo]:
         return [_info(token, user, repository) for token, repository in rows.all()]
 
 
-async def revoke_token(context: ServiceContext, token_id: str) -> None:
+async def revoke_token(
+    context: ServiceContext, token_id: str, *, actor: str | None = None, address: str | None = None
+) -> None:
     """Delete a token: it stops working at once, on every server process."""
     async with context.sessions() as session:
         row = await session.get(TokenRow, token_id)
@@ -112,7 +135,10 @@ async def revoke_token(context: ServiceContext, token_id: str) -> None:
         user = await session.get(UserRow, row.user_id)
         await session.delete(row)
         event = AuditEvent(
-            "token-revoke", actor=user.name if user else None, detail={"token": token_id}
+            "token-revoke",
+            actor=actor_or_local(actor),
+            address=address,
+            detail={"token": token_id, "user": user.name if user else None},
         )
         add_event(session, event, context.clock.now())
         await session.commit()

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from wheelyard.config import Settings
 from wheelyard.core.errors import WheelyardError
 from wheelyard.services.audit_buffer import AuditBuffer
 from wheelyard.services.authentication import Authenticator
-from wheelyard.web import files, health, json_api, metrics, simple, upload
+from wheelyard.services.housekeeping import Housekeeping
+from wheelyard.web import files, health, json_api, metrics, oidc, simple, upload
+from wheelyard.web.api.app import PREFIX as API_PREFIX
+from wheelyard.web.api.app import create_api
 from wheelyard.web.caching import ServingCache
 from wheelyard.web.deps import RepositoryDirectory
 from wheelyard.web.errors import handle_wheelyard_error
@@ -24,6 +28,8 @@ ROUTES = [
     Route("/_health", health.health),
     Route("/_ready", health.ready),
     Route("/metrics", metrics.metrics),
+    Route("/_/oidc/audience", oidc.audience),
+    Route("/_/oidc/mint-token", oidc.mint, methods=["POST"]),
     Route("/simple/{rest:path}", simple.default_repository_redirect),
     Route("/simple", simple.default_repository_redirect),
     Route("/{repo}/simple/", simple.project_listing),
@@ -54,15 +60,24 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
         app.state.serving_cache = ServingCache(runtime.generation)
         app.state.audit_buffer = AuditBuffer(runtime.services)
         app.state.audit_buffer.start()
+        retention = timedelta(seconds=settings.audit_retention)
+        app.state.housekeeping = Housekeeping(runtime.services, retention)
+        app.state.housekeeping.start()  # audit retention purge: now, then hourly
+        app.state.oidc_verifier = oidc.open_verifier(settings, runtime.services.clock)
         try:
             yield
         finally:
+            await app.state.housekeeping.stop()
+            await oidc.close_verifier(app.state.oidc_verifier)
             await app.state.audit_buffer.stop()
             await runtime.close()
 
-    return Starlette(
-        routes=ROUTES,
+    api = create_api()
+    app = Starlette(
+        routes=[Mount(API_PREFIX, app=api), *ROUTES],
         lifespan=lifespan,
         exception_handlers={WheelyardError: handle_wheelyard_error},
         middleware=[Middleware(MetricsMiddleware)],
     )
+    api.state = app.state  # the mounted API sees the runtime the lifespan opens
+    return app

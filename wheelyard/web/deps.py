@@ -37,7 +37,7 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthenticated("malformed Basic credentials") from None
     username, separator, password = decoded.partition(":")
-    if not separator:
+    if not separator or "\x00" in decoded:  # no stored name or secret holds a NUL
         raise Unauthenticated("malformed Basic credentials")
     return username, password
 
@@ -121,6 +121,13 @@ class RepositoryDirectory:
         if name not in self.repositories:
             raise RepositoryNotFound(f"repository {name!r} not found")
         return self.repositories[name], self.sources[name]
+
+    async def all(self, generation: int) -> dict[str, tuple[RepositoryConfig, Source]]:
+        """Every repository with its view, by name."""
+        await self._refresh(generation)
+        assert self.repositories is not None
+        assert self.sources is not None
+        return {name: (repo, self.sources[name]) for name, repo in self.repositories.items()}
 
 
 async def authorized_view(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from wheelyard.core.errors import (
     Conflict,
@@ -13,6 +13,7 @@ from wheelyard.core.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     UpstreamUnavailable,
     WheelyardError,
@@ -39,6 +40,7 @@ _STATUS: list[tuple[type[WheelyardError], int]] = [
     (InvalidInput, 400),
     (Conflict, 409),
     (PayloadTooLarge, 413),
+    (TooManyRequests, 429),
     (UpstreamUnavailable, 502),
     (NotAcceptable, 406),
 ]
@@ -51,12 +53,30 @@ def status_of(error: WheelyardError) -> int:
     return 500
 
 
+def headers_of(error: WheelyardError, status: int) -> dict[str, str] | None:
+    """WWW-Authenticate on a 401 (clients then ask for credentials), Retry-After on a 429."""
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    return AUTHENTICATE if status == 401 else None
+
+
 def error_response(error: WheelyardError) -> Response:
     """Plain-text answer whose body gives the reason."""
     status = status_of(error)
-    headers = AUTHENTICATE if status == 401 else None
+    headers = headers_of(error, status)
     message = "Not Found" if status == 404 else error.message
     return PlainTextResponse(message + "\n", status_code=status, headers=headers)
+
+
+def json_error_response(error: WheelyardError) -> Response:
+    """The management API's answer: ``{"detail": "..."}``, same statuses as elsewhere.
+
+    Its 404 messages name only what the caller asked for, so the message of a hidden
+    repository is the message of a missing one.
+    """
+    status = status_of(error)
+    headers = headers_of(error, status)
+    return JSONResponse({"detail": error.message}, status_code=status, headers=headers)
 
 
 async def handle_wheelyard_error(request: Request, error: Exception) -> Response:
@@ -64,3 +84,10 @@ async def handle_wheelyard_error(request: Request, error: Exception) -> Response
     if status_of(error) >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, error.message)
     return error_response(error)
+
+
+async def handle_wheelyard_error_json(request: Request, error: Exception) -> Response:
+    assert isinstance(error, WheelyardError)
+    if status_of(error) >= 500:
+        log.warning("%s %s: %s", request.method, request.url.path, error.message)
+    return json_error_response(error)

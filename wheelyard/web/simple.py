@@ -7,11 +7,12 @@ import time
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wheelyard.auth.permissions import Role
+from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core import serialize
 from wheelyard.core.errors import InvalidInput
 from wheelyard.core.models import ProjectPage, RepositoryConfig, RepositoryKind
-from wheelyard.core.names import normalize
+from wheelyard.core.names import ProjectName, normalize
+from wheelyard.core.sources.base import Source
 from wheelyard.web.caching import RenderedPage
 from wheelyard.web.conditional import etag_of, matches
 from wheelyard.web.deps import (
@@ -54,8 +55,11 @@ def _respond(
 async def project_listing(request: Request) -> Response:
     """Every project the caller may read in the repository's view."""
     name = request.path_params["repo"]
-    repository, source, _ = await authorized_view(request, name, Role.READ)
+    repository, source, principal = await authorized_view(request, name, Role.READ)
     content_type = _content_type(request)
+    only = _only_readable_project(principal, repository)
+    if only is not None:
+        return await _narrowed_listing(request, source, only, content_type)
     cache = serving_cache(request)
     key = (name, None, content_type)
     cached = cache.pages.get(key)
@@ -70,6 +74,34 @@ async def project_listing(request: Request) -> Response:
         if cache.still_current(generation):
             cache.pages.put(key, cached)
     return _respond(request, cached.body, content_type, repository.public, cached.etag)
+
+
+def _only_readable_project(
+    principal: Principal | None, repository: RepositoryConfig
+) -> ProjectName | None:
+    """The one project a token narrowed to a project may see listed (None: no such limit)."""
+    if repository.public or principal is None or principal.token is None:
+        return None
+    return principal.token.project
+
+
+async def _narrowed_listing(
+    request: Request, source: Source, only: ProjectName, content_type: str
+) -> Response:
+    """The listing for a token narrowed to one project: that project alone, never memoized.
+
+    Security: the other names are not readable with this token, so they are not listed.
+    """
+    projects = [
+        project
+        for project in await source.list_projects(request_context(request))
+        if project.name == only
+    ]
+    if content_type == serialize.JSON_CONTENT_TYPE:
+        body = serialize.render_index_json(projects)
+    else:
+        body = serialize.render_index_html(projects)
+    return _respond(request, body, content_type, public=False)
 
 
 def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
