@@ -147,13 +147,7 @@ def _same_version(given: str, parsed: Version) -> bool:
 async def _refuse_existing(
     context: ServiceContext, repository: RepositoryConfig, filename: str
 ) -> None:
-    async with context.sessions() as session:
-        existing = await session.scalar(
-            select(FileRow.id).where(
-                FileRow.repository_id == repository.id, FileRow.filename == filename
-            )
-        )
-    if existing is not None:
+    if await _filename_taken(context, repository, filename):
         raise Conflict(f"file {filename!r} already exists in {repository.name!r}")
 
 
@@ -257,11 +251,13 @@ async def _record(
 async def _filename_taken(
     context: ServiceContext, repository: RepositoryConfig, filename: str
 ) -> bool:
-    try:
-        await _refuse_existing(context, repository, filename)
-    except Conflict:
-        return True
-    return False
+    async with context.sessions() as session:
+        existing = await session.scalar(
+            select(FileRow.id).where(
+                FileRow.repository_id == repository.id, FileRow.filename == filename
+            )
+        )
+    return existing is not None
 
 
 async def _insert(

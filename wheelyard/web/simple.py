@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core import serialize
 from wheelyard.core.errors import InvalidInput
-from wheelyard.core.models import ProjectPage, RepositoryConfig, RepositoryKind
+from wheelyard.core.models import ProjectPage, ProjectSummary, RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, normalize
 from wheelyard.core.sources.base import Source
 from wheelyard.web.caching import RenderedPage
@@ -66,10 +66,7 @@ async def project_listing(request: Request) -> Response:
     if cached is None:
         generation = await generation_of(request)
         projects = await source.list_projects(request_context(request))
-        if content_type == serialize.JSON_CONTENT_TYPE:
-            body = serialize.render_index_json(projects)
-        else:
-            body = serialize.render_index_html(projects)
+        body = _render_listing(projects, content_type)
         cached = RenderedPage(body, etag_of(body), _lifetime(_catalog_only(request, repository)))
         if cache.still_current(generation):
             cache.pages.put(key, cached)
@@ -97,11 +94,7 @@ async def _narrowed_listing(
         for project in await source.list_projects(request_context(request))
         if project.name == only
     ]
-    if content_type == serialize.JSON_CONTENT_TYPE:
-        body = serialize.render_index_json(projects)
-    else:
-        body = serialize.render_index_html(projects)
-    return _respond(request, body, content_type, public=False)
+    return _respond(request, _render_listing(projects, content_type), content_type, public=False)
 
 
 def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
@@ -151,6 +144,12 @@ def _lifetime(catalog_only: bool) -> float | None:
     itself keeps upstream listings for the repository's cache TTL.
     """
     return None if catalog_only else time.monotonic() + UPSTREAM_LISTING_REUSE_SECONDS
+
+
+def _render_listing(projects: list[ProjectSummary], content_type: str) -> bytes:
+    if content_type == serialize.JSON_CONTENT_TYPE:
+        return serialize.render_index_json(projects)
+    return serialize.render_index_html(projects)
 
 
 def _render_page(page: ProjectPage, content_type: str) -> bytes:
