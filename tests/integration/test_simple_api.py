@@ -364,6 +364,28 @@ def test_range_requests_on_files(admin: httpx.Client, published: Published) -> N
     assert unsatisfiable.headers["content-range"] == f"bytes */{size}"
 
 
+def test_large_file_ranges_and_head(server: Server, admin: httpx.Client, dists: Path) -> None:
+    """A file of several send slices: whole, ranges across slice edges, and HEAD."""
+    wheel = make_wheel(dists, "big-file", "1.0", payload_size=3 * 1024 * 1024 + 17)
+    must_upload(server, wheel)
+    data, size = wheel.read_bytes(), wheel.stat().st_size
+    url = f"/main/files/big-file/{wheel.name}"
+    whole = admin.get(url)
+    assert whole.status_code == 200
+    assert whole.headers["content-length"] == str(size)
+    assert sha256(whole.content) == sha256(data)
+    edge = 1024 * 1024
+    for start, end in [(edge - 5, edge + 5), (edge, 2 * edge), (1, size - 2), (size - 1, size - 1)]:
+        response = admin.get(url, headers={"Range": f"bytes={start}-{end}"})
+        assert response.status_code == 206
+        assert response.content == data[start : end + 1]
+    head = admin.head(url)
+    assert head.status_code == 200
+    assert head.headers["content-length"] == str(size)
+    assert head.headers["accept-ranges"] == "bytes"
+    assert head.content == b""
+
+
 # --- redirects ---------------------------------------------------------------------------
 
 
