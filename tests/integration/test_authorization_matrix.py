@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Mount
 from tests.builders import make_wheel
 from tests.integration.server import Server
 from wheelyard import config
+from wheelyard.web.api.mount import LazyApi
 from wheelyard.web.app import create_app
 
 API = "/api/v1"
@@ -418,12 +419,26 @@ TABLE = [
 # --- the routes the application has --------------------------------------------------------
 
 
+def _mounted_routes(mount: Mount) -> list[BaseRoute]:
+    """A mount's routes; the management API's are those of the API it builds on first use."""
+    if isinstance(mount.app, LazyApi):
+        return mount.app.build().routes
+    return mount.routes
+
+
 def _walk(routes: list[BaseRoute], prefix: str) -> Iterator[tuple[str, str]]:
-    """(method, path template) of every route, through mounts and included routers."""
+    """(method, path template) of every route, through mounts and included routers.
+
+    A mount whose routes cannot be read counts as one route answering anything below it,
+    so that it, too, needs a row in the table.
+    """
     for context in iter_route_contexts(routes):
         route = context.original_route
         if isinstance(route, Mount):
-            yield from _walk(route.routes, prefix + route.path)
+            mounted = _mounted_routes(route)
+            if not mounted:
+                yield "ANY", prefix + route.path + "/{path}"
+            yield from _walk(mounted, prefix + route.path)
         elif context.path is None:
             yield "ANY", prefix + repr(route)
         else:

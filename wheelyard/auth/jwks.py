@@ -15,15 +15,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from jwt import PyJWK
-from jwt.exceptions import InvalidKeyError, PyJWKError
 
 from wheelyard import __version__
 from wheelyard.core.errors import Unauthenticated, UpstreamUnavailable
 from wheelyard.core.ports import Clock
+
+if TYPE_CHECKING:
+    from jwt import PyJWK
 
 log = logging.getLogger("wheelyard.oidc")
 
@@ -184,6 +185,11 @@ def select_key(keys: list[dict[str, Any]], key_id: str | None, algorithm: str) -
 
 
 def _usable(jwk: dict[str, Any], algorithm: str) -> PyJWK:
+    # Deferred: PyJWT and cryptography weigh on every server's memory, and only minting
+    # tokens for trusted publishers needs them.
+    from jwt import PyJWK
+    from jwt.exceptions import InvalidKeyError, PyJWKError
+
     key_type, curve = _KEY_TYPES[algorithm]
     fits = jwk.get("kty") == key_type and (curve is None or jwk.get("crv") == curve)
     if not fits or jwk.get("alg", algorithm) != algorithm:

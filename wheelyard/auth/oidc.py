@@ -5,6 +5,9 @@ key is chosen by the issuer's key set and ``kid``, never by the token (so ``alg:
 and HS256-with-the-public-key "algorithm confusion" tokens are refused). Expiry, "not
 before" and "issued at" are checked against the injected clock with a small leeway.
 Messages never contain the token.
+
+PyJWT (and cryptography with it) is imported on first use, not with this module: most
+server processes never verify an ID token, and should not carry them in memory.
 """
 
 from __future__ import annotations
@@ -13,15 +16,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import jwt
-from jwt.exceptions import (
-    InvalidAudienceError,
-    InvalidIssuerError,
-    InvalidSignatureError,
-    InvalidTokenError,
-    MissingRequiredClaimError,
-)
 
 from wheelyard.auth.jwks import IdTokenRejected, JwksCache, JwksSource
 from wheelyard.core.errors import InvalidInput
@@ -52,6 +46,9 @@ def read_unverified(token: str) -> UnverifiedIdToken:
     """The issuer, algorithm and key id a token claims; malformed tokens are refused."""
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise MalformedIdToken("the token is not a JWT (header.payload.signature)")
+    import jwt
+    from jwt.exceptions import InvalidTokenError
+
     try:
         header = jwt.get_unverified_header(token)
         payload = jwt.decode(token, options={"verify_signature": False})
@@ -94,6 +91,15 @@ class IdTokenVerifier:
 
 
 def _decode(token: str, key: Any, claimed: UnverifiedIdToken, audience: str) -> dict[str, Any]:
+    import jwt
+    from jwt.exceptions import (
+        InvalidAudienceError,
+        InvalidIssuerError,
+        InvalidSignatureError,
+        InvalidTokenError,
+        MissingRequiredClaimError,
+    )
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -16,8 +16,8 @@ from wheelyard.services.audit_buffer import AuditBuffer
 from wheelyard.services.authentication import Authenticator
 from wheelyard.services.housekeeping import Housekeeping
 from wheelyard.web import files, health, json_api, metrics, oidc, simple, upload
-from wheelyard.web.api.app import PREFIX as API_PREFIX
-from wheelyard.web.api.app import create_api
+from wheelyard.web.api.mount import PREFIX as API_PREFIX
+from wheelyard.web.api.mount import LazyApi
 from wheelyard.web.caching import ServingCache
 from wheelyard.web.deps import RepositoryDirectory
 from wheelyard.web.errors import handle_wheelyard_error
@@ -72,7 +72,7 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
             await app.state.audit_buffer.stop()
             await runtime.close()
 
-    api = create_api()
+    api = LazyApi()  # FastAPI is imported on the API's first request, not at startup
     app = Starlette(
         routes=[Mount(API_PREFIX, app=api), *ROUTES],
         lifespan=lifespan,

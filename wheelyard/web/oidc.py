@@ -31,13 +31,33 @@ NO_STORE = {"Cache-Control": "no-store"}
 _DEFAULT_CODES = {400: "invalid-request", 401: "invalid-token", 403: "invalid-publisher"}
 
 
-def open_verifier(settings: Settings, clock: Clock) -> IdTokenVerifier:
-    """The process's ID-token verifier; close it with ``close_verifier``."""
-    return IdTokenVerifier(JwksCache.open(clock), settings.oidc_audience, clock)
+class VerifierSlot:
+    """The process's ID-token verifier, opened on the first mint: most servers never mint,
+    and need neither its HTTP client nor PyJWT and cryptography (imported on first use)."""
+
+    def __init__(self, audience: str, clock: Clock) -> None:
+        self.audience = audience
+        self.clock = clock
+        self._verifier: IdTokenVerifier | None = None
+
+    def verifier(self) -> IdTokenVerifier:
+        if self._verifier is None:
+            self._verifier = IdTokenVerifier(JwksCache.open(self.clock), self.audience, self.clock)
+        return self._verifier
+
+    async def aclose(self) -> None:
+        if self._verifier is not None:
+            await self._verifier.jwks.aclose()
 
 
-async def close_verifier(verifier: IdTokenVerifier) -> None:
-    await verifier.jwks.aclose()
+def open_verifier(settings: Settings, clock: Clock) -> VerifierSlot:
+    """The process's ID-token verifier (opened when first used); close it with
+    ``close_verifier``."""
+    return VerifierSlot(settings.oidc_audience, clock)
+
+
+async def close_verifier(slot: VerifierSlot) -> None:
+    await slot.aclose()
 
 
 async def audience(request: Request) -> Response:
@@ -47,12 +67,12 @@ async def audience(request: Request) -> Response:
 
 async def mint(request: Request) -> Response:
     """Exchange a CI system's OIDC ID token for a short-lived upload token."""
-    verifier: IdTokenVerifier = request.app.state.oidc_verifier
+    slot: VerifierSlot = request.app.state.oidc_verifier
     address = request.client.host if request.client else None
     try:
         body = await _json_body(request)
         minted = await mint_token(
-            runtime_of(request).services, verifier, _mint_request(body, address)
+            runtime_of(request).services, slot.verifier(), _mint_request(body, address)
         )
     except WheelyardError as error:
         return _refusal(error)

@@ -1,7 +1,8 @@
 """The management API: a FastAPI application mounted at ``/api/v1``.
 
 FastAPI is used here only: the package routes stay plain Starlette (they are the hot
-path), while this API gains request validation and an OpenAPI document.
+path), while this API gains request validation and an OpenAPI document. It is built on
+its first request (``web.api.mount``), so only servers that use it import FastAPI.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from wheelyard import __version__
 from wheelyard.core.errors import InvalidInput, WheelyardError
 from wheelyard.web.api import accounts, audit, projects, repositories
 from wheelyard.web.api.access import optional_caller
+from wheelyard.web.api.mount import PREFIX
 from wheelyard.web.errors import handle_wheelyard_error_json, json_error_response
 
-PREFIX = "/api/v1"
 TITLE = "Wheelyard management API"
 DESCRIPTION = """\
 Manage repositories, users, roles, tokens, project owners, yanks, statuses, deletions
