@@ -98,6 +98,7 @@ def _run_uvicorn(sock: socket.socket, workers: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=30,
         proxy_headers=False,
+        ws="none",  # no WebSocket routes: do not load a WebSocket implementation
     )
     server = uvicorn.Server(config)
     if workers > 1:

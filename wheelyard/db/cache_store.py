@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import StoredBlob
@@ -183,7 +182,12 @@ async def _upsert(
     The count comes from RETURNING: drivers do not agree on ``rowcount`` for upserts.
     """
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Each dialect's module is imported only where it is used (memory of every process).
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as backend
+    else:
+        from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
+    insert = backend.insert
     statement = (
         insert(table)
         .values(**keys, **values)

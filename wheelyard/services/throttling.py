@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wheelyard.core.errors import TooManyRequests
@@ -182,9 +181,14 @@ async def _count(
 def _insert_first(session: AsyncSession, key: str, now: datetime) -> Insert:
     """INSERT of a key's first failure that does nothing when another process was first."""
     values = {"key": key, "failures": 1, "window_start": now, "locked_until": None}
+    # Each dialect's module is imported only where it is used (memory of every process).
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg_insert = postgresql.insert(_THROTTLE).values(values).on_conflict_do_nothing()
         return pg_insert.returning(_THROTTLE.c.key)
+    from sqlalchemy.dialects import sqlite
+
     sqlite_insert = sqlite.insert(_THROTTLE).values(values).on_conflict_do_nothing()
     return sqlite_insert.returning(_THROTTLE.c.key)
 
