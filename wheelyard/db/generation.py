@@ -10,6 +10,7 @@ at: a change committed by any process, or by the command line, is seen by all at
 from __future__ import annotations
 
 import sqlite3
+from contextvars import ContextVar
 from itertools import chain
 from typing import Protocol
 
@@ -26,6 +27,10 @@ _UNTRACKED_TABLES = frozenset(
     {AuditRow.__tablename__, CatalogStateRow.__tablename__, LoginThrottleRow.__tablename__}
 )
 _CHANGED = "catalog_changed"
+
+REQUEST_GENERATION: ContextVar[int | None] = ContextVar("request_generation", default=None)
+"""The generation the running request has read: the request's later questions reuse it
+rather than reading it again (each task, hence each request, has its own)."""
 
 
 class TrackedSession(Session):

@@ -4,8 +4,8 @@ A merged view asks the catalog the same small questions on every request (is thi
 claimed, hosted here, yanked, marked with a status?). Every committed change to any of
 those raises the catalog generation (see ``db.generation``), so an answer read at the
 current generation is still the answer: it is kept until the generation moves. The
-generation is read before each question, so a change committed meanwhile is never
-hidden for longer than the next call.
+generation is read once per request (or before each question outside requests), so a
+change committed meanwhile is never hidden from the next request.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wheelyard.core.models import ProjectPage, ProjectStatus, ProjectSummary, StoredFile
 from wheelyard.core.names import ProjectName
 from wheelyard.db.catalog import SqlCatalog
-from wheelyard.db.generation import GenerationReader
+from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 
 T = TypeVar("T")
 _MISSING = object()
@@ -41,7 +41,9 @@ class GenerationMemoCatalog(SqlCatalog):
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
 
     async def _memo(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
-        generation = await self.reader.current()
+        generation = REQUEST_GENERATION.get()
+        if generation is None:
+            generation = await self.reader.current()
         if generation != self.generation:
             self._answers.clear()
             self.generation = generation

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from wheelyard.auth.permissions import Principal
-from wheelyard.db.generation import GenerationReader
+from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 
 V = TypeVar("V")
 
@@ -48,14 +48,18 @@ class LruMemo(Generic[V]):
 
 
 class RenderedPage:
-    """A page as sent: body, ETag, and a monotonic deadline for reuse (None: none)."""
+    """A page as sent: body, ETag, a monotonic deadline for reuse (None: none), and the
+    proxy-cache epoch it was made at (None: made from the catalog alone)."""
 
-    __slots__ = ("body", "etag", "expires")
+    __slots__ = ("body", "epoch", "etag", "expires")
 
-    def __init__(self, body: bytes, etag: str, expires: float | None) -> None:
+    def __init__(
+        self, body: bytes, etag: str, expires: float | None, epoch: int | None = None
+    ) -> None:
         self.body = body
         self.etag = etag
         self.expires = expires
+        self.epoch = epoch
 
 
 class CachedPrincipal:
@@ -88,12 +92,16 @@ class ServingCache:
         self._verifying: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     async def refresh(self) -> int:
-        """Read the generation; drop everything if it moved. Returns it."""
+        """Read the generation; drop everything if it moved. Returns it.
+
+        The rest of the request (the catalog memo included) works at this generation.
+        """
         current = await self.reader.current()
         if current != self.generation:
             self.principals.clear()
             self.pages.clear()
             self.generation = current
+        REQUEST_GENERATION.set(current)
         return current
 
     async def verify_once(

@@ -20,13 +20,14 @@ from wheelyard.web.deps import (
     authorized_view,
     generation_of,
     request_context,
+    runtime_of,
     serving_cache,
 )
 from wheelyard.web.errors import NotAcceptable
 from wheelyard.web.negotiation import choose_content_type
 
 DEFAULT_REPOSITORY = "main"
-UPSTREAM_LISTING_REUSE_SECONDS = 1.0
+UPSTREAM_REUSE_SECONDS = 1.0
 
 
 def _content_type(request: Request) -> str:
@@ -67,7 +68,7 @@ async def project_listing(request: Request) -> Response:
         generation = await generation_of(request)
         projects = await source.list_projects(request_context(request))
         body = _render_listing(projects, content_type)
-        cached = RenderedPage(body, etag_of(body), _lifetime(_catalog_only(request, repository)))
+        cached = RenderedPage(body, etag_of(body), _until(_catalog_only(request, repository)))
         if cache.still_current(generation):
             cache.pages.put(key, cached)
     return _respond(request, cached.body, content_type, repository.public, cached.etag)
@@ -124,26 +125,40 @@ async def project_page(request: Request) -> Response:
     content_type = _content_type(request)
     cache = serving_cache(request)
     key = (name, project, content_type)
+    epoch = _proxy_epoch(request)
     cached = cache.pages.get(key)
-    if cached is None:
+    if cached is None or (cached.epoch is not None and cached.epoch != epoch):
         generation = await generation_of(request)
         page = await source.get_project_page(project, request_context(request))
         body = _render_page(page, content_type)
-        cached = RenderedPage(body, etag_of(body), None)
-        if _served_from_catalog(request, repository, page) and cache.still_current(generation):
+        if _served_from_catalog(request, repository, page):
+            cached = RenderedPage(body, etag_of(body), None)
+        else:
+            cached = RenderedPage(body, etag_of(body), _until(catalog_only=False), epoch)
+        if cache.still_current(generation):
             cache.pages.put(key, cached)
     return _respond(request, cached.body, content_type, repository.public, cached.etag)
 
 
-def _lifetime(catalog_only: bool) -> float | None:
-    """Until when a rendered listing may be reused, besides the catalog generation.
+def _until(catalog_only: bool) -> float | None:
+    """Until when a rendered page or listing may be reused, besides the catalog generation.
 
-    Listings made from the catalog alone change only with it. A listing with upstream
-    names (PyPI's has hundreds of thousands) is reused for a moment: rendering it per
-    request would cost far more than the moment it may lag the proxy cache, which
-    itself keeps upstream listings for the repository's cache TTL.
+    What is made from the catalog alone changes only with it. What the proxy cache
+    served (PyPI's listing has hundreds of thousands of names) is reused for a moment:
+    going through the source chain per request would cost far more than the moment it
+    may lag the proxy cache, which itself keeps upstream pages for the repository's
+    cache TTL; a proxied project page is also made again as soon as this process's proxy
+    cache learns something (``_proxy_epoch``). Yanks, claims, filters and repository
+    settings are catalog changes, so they still take effect at the very next request.
     """
-    return None if catalog_only else time.monotonic() + UPSTREAM_LISTING_REUSE_SECONDS
+    return None if catalog_only else time.monotonic() + UPSTREAM_REUSE_SECONDS
+
+
+def _proxy_epoch(request: Request) -> int:
+    """How much this process's proxy caches have learnt: a proxied page made at an earlier
+    epoch may lack a file's size or metadata hash that are known now."""
+    proxies = runtime_of(request).proxies
+    return 0 if proxies is None else proxies.epoch.value
 
 
 def _render_listing(projects: list[ProjectSummary], content_type: str) -> bytes:
@@ -159,8 +174,8 @@ def _render_page(page: ProjectPage, content_type: str) -> bytes:
 
 
 def _served_from_catalog(request: Request, repository: RepositoryConfig, page: ProjectPage) -> bool:
-    """Pages of hosted repositories depend on the catalog alone, so they can be memoized;
-    proxied pages also depend on time and on the upstream, and have their own cache."""
+    """Pages of hosted repositories depend on the catalog alone; proxied pages also depend
+    on time and on the upstream."""
     directory: RepositoryDirectory = request.app.state.directory
     origin = (directory.repositories or {}).get(page.origin or repository.name)
     return origin is not None and origin.kind is RepositoryKind.HOSTED

@@ -75,9 +75,21 @@ class _Memo:
 
 
 @dataclass
+class CacheEpoch:
+    """Counts what a process's proxy caches learn (a page parsed or refreshed, a file or
+    its metadata cached): what was made from them before a change is out of date."""
+
+    value: int = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+@dataclass
 class CacheMemory:
     """Per-process memory of one proxy repository: parsed pages and in-flight refreshes."""
 
+    epoch: CacheEpoch = field(default_factory=CacheEpoch)
     max_pages: int = 1024
     pages: OrderedDict[str, _Memo] = field(default_factory=OrderedDict)
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
@@ -89,6 +101,7 @@ class CacheMemory:
         return memo
 
     def put(self, key: str, memo: _Memo) -> _Memo:
+        self.epoch.bump()
         self.pages[key] = memo
         self.pages.move_to_end(key)
         while len(self.pages) > self.max_pages:
@@ -260,6 +273,7 @@ class CachingSource:
         memo = self.memory.get(artifact.project)
         if memo is not None:
             memo.add(artifact)
+            self.memory.epoch.bump()
 
     # --- files -----------------------------------------------------------------------------
 
@@ -315,8 +329,8 @@ class CachingSource:
         return blob
 
     async def _cached_side_file(self, name: str) -> StoredBlob | None:
-        artifact = await self.files.get_artifact(self.repository.id, name)
-        if artifact is None or not await self.blobs.exists(artifact.blob.key):
+        artifact = await self.fetches.cached_artifact(self.repository.id, name)
+        if artifact is None:
             return None
         CACHE_EVENTS.labels(kind=_side_kind(name), event="hit").inc()
         return artifact.blob

@@ -181,6 +181,17 @@ class FileFetches:
         self._remember(repository_id, artifact)
         return artifact.blob
 
+    async def cached_artifact(self, repository_id: int, name: str) -> CachedArtifact | None:
+        """A cached side file (``.metadata``, ``.provenance``), if its bytes are in the store."""
+        artifact = self._known.get((repository_id, name))
+        if artifact is None:
+            artifact = await self.files.get_artifact(repository_id, name)
+        if artifact is None or not await self.blobs.exists(artifact.blob.key):
+            self._known.pop((repository_id, name), None)
+            return None
+        self._remember(repository_id, artifact)
+        return artifact
+
     def _remember(self, repository_id: int, artifact: CachedArtifact) -> None:
         """Cached files never change (same name and hash, same bytes): remember the row."""
         self._known[(repository_id, artifact.filename)] = artifact
