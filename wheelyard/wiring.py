@@ -80,6 +80,8 @@ class ProxyWiring:
 
     async def close(self) -> None:
         await self.fetches.close()
+        for memory in self.memories.values():
+            await memory.settle()
         await self.client.aclose()
 
 

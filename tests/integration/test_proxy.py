@@ -309,7 +309,12 @@ def test_metadata_is_read_with_range_requests(server: Server, tmp_path: Path) ->
     with FakeUpstream(behaviour=Behaviour(offer_metadata=False)) as upstream:
         item = upstream.add(wheel(tmp_path, payload_size=3_000_000))
         repo = proxy_repo(server, upstream)
-        assert page_json(server, repo, "pub-lib")["files"][0]["core-metadata"] is False
+        # Offered before it is read (PEP 691 allows ``true``): it is read when first asked for.
+        assert page_json(server, repo, "pub-lib")["files"][0]["core-metadata"] is True
+        with server.client(server.admin) as client:
+            html = client.get(f"/{repo}/simple/pub-lib/", headers={"Accept": "text/html"}).text
+        assert 'data-core-metadata="true"' in html
+        assert 'data-dist-info-metadata="true"' in html
         served = download(server, repo, "pub-lib", item.filename + ".metadata")
         assert served.status_code == 200
         assert served.content == item.metadata

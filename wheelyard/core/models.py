@@ -73,6 +73,9 @@ class FileEntry:
     yanked_reason: str | None = None
     # PEP 658 / 714: hash of the separately served core metadata, None when not served.
     metadata_sha256: str | None = None
+    # PEP 658 / 714: core metadata is served though its hash is not known yet (a proxied
+    # wheel: its metadata is read from the upstream when first asked for).
+    metadata_on_request: bool = False
     # PEP 740: whether a provenance object is served beside the file.
     has_provenance: bool = False
     # Where a proxied file lives upstream; None for hosted files.

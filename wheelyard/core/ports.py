@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -142,9 +142,10 @@ class FileCache(Protocol):
     async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
         """Every cached file, metadata and provenance of ``project``."""
 
-    async def put_artifact(
-        self, repository_id: int, artifact: CachedArtifact, fetched_at: datetime
-    ) -> None: ...
+    async def put_artifacts(
+        self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
+    ) -> None:
+        """Record cached files whose bytes are already in the blob store, in one transaction."""
 
     async def claim_fetch(
         self,

@@ -68,7 +68,7 @@ def render_project_json(page: ProjectPage, file_url: FileUrl = default_file_url)
 
 def _file_json(project: str, entry: FileEntry, file_url: FileUrl) -> dict[str, Any]:
     metadata: dict[str, str] | bool = (
-        {"sha256": entry.metadata_sha256} if entry.metadata_sha256 else False
+        {"sha256": entry.metadata_sha256} if entry.metadata_sha256 else entry.metadata_on_request
     )
     url = file_url(project, entry)
     item: dict[str, Any] = {
@@ -108,8 +108,8 @@ def _file_html(project: str, entry: FileEntry, file_url: FileUrl) -> str:
     attributes = [f'href="{escape(url)}#sha256={entry.sha256}"']
     if entry.requires_python:
         attributes.append(f'data-requires-python="{escape(entry.requires_python)}"')
-    if entry.metadata_sha256:
-        value = f"sha256={entry.metadata_sha256}"
+    if entry.metadata_sha256 or entry.metadata_on_request:
+        value = f"sha256={entry.metadata_sha256}" if entry.metadata_sha256 else "true"
         attributes.append(f'data-core-metadata="{value}"')
         attributes.append(f'data-dist-info-metadata="{value}"')
     if entry.yanked:

@@ -8,6 +8,7 @@ untracked: they never raise the catalog generation (see ``db.generation``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -101,19 +102,20 @@ class SqlProxyCache:
             rows = (await session.scalars(statement)).all()
         return [_artifact(row) for row in rows]
 
-    async def put_artifact(
-        self, repository_id: int, artifact: CachedArtifact, fetched_at: datetime
+    async def put_artifacts(
+        self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
     ) -> None:
-        values = {
-            "project": artifact.project,
-            "sha256": artifact.blob.sha256,
-            "size": artifact.blob.size,
-            "blob_key": artifact.blob.key,
-            "fetched_at": fetched_at,
-        }
-        keys = {"repository_id": repository_id, "filename": artifact.filename}
         async with self.sessions.begin() as session:
-            await _upsert(session, ProxyFileRow, keys, values)
+            for artifact in artifacts:
+                values = {
+                    "project": artifact.project,
+                    "sha256": artifact.blob.sha256,
+                    "size": artifact.blob.size,
+                    "blob_key": artifact.blob.key,
+                    "fetched_at": fetched_at,
+                }
+                keys = {"repository_id": repository_id, "filename": artifact.filename}
+                await _upsert(session, ProxyFileRow, keys, values)
 
     # --- fetch claims ------------------------------------------------------------------
 

@@ -79,11 +79,13 @@ class FileBlobStore:
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
-            handle = await asyncio.to_thread(path.open, "rb")
+            # Opened here, not in a thread: a task cancelled while a thread opened the file
+            # would leave the handle to the garbage collector.
+            handle = path.open("rb")
         except FileNotFoundError:
             raise FileNotFound(f"blob {key!r} is missing") from None
         try:
-            await asyncio.to_thread(handle.seek, start)
+            handle.seek(start)
             remaining = None if end is None else end - start
             while remaining is None or remaining > 0:
                 size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)

@@ -109,3 +109,13 @@ def test_root_listings() -> None:
     }
     parsed = _parse(serialize.render_index_html(projects))
     assert [link["href"] for link in parsed.links] == ["a-b/", "c/"]
+
+
+def test_metadata_offered_before_its_hash_is_known() -> None:
+    files = (entry("demo-1.0-py3-none-any.whl", "1.0", metadata_on_request=True),)
+    page = _page(files=files)
+    wheel = json.loads(serialize.render_project_json(page))["files"][0]
+    assert wheel["core-metadata"] is True
+    assert wheel["dist-info-metadata"] is True
+    link = _parse(serialize.render_project_html(page)).links[0]
+    assert link["data-core-metadata"] == link["data-dist-info-metadata"] == "true"

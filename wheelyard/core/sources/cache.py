@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -93,6 +93,7 @@ class CacheMemory:
     max_pages: int = 1024
     pages: OrderedDict[str, _Memo] = field(default_factory=OrderedDict)
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
+    writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     def get(self, key: str) -> _Memo | None:
         memo = self.pages.get(key)
@@ -107,6 +108,16 @@ class CacheMemory:
         while len(self.pages) > self.max_pages:
             self.pages.popitem(last=False)
         return memo
+
+    def write_behind(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run a cache write without making a client wait for it (see ``settle``)."""
+        task = asyncio.create_task(_logged(write))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+
+    async def settle(self) -> None:
+        """Wait for the writes still running (at shutdown)."""
+        await asyncio.gather(*self.writes, return_exceptions=True)
 
 
 class CachingSource:
@@ -171,12 +182,21 @@ class CachingSource:
 
     async def _load(self, key: str) -> _Memo | None:
         """The page as stored in the database (parsed and remembered), if any."""
-        stored = await self.pages.get_page(self.repository.id, key)
+        stored, artifacts = await self._stored(key)
         if stored is None:
             return None
-        return self.memory.put(key, await self._parse(key, stored))
+        return self.memory.put(key, await self._parse(key, stored, artifacts))
 
-    async def _parse(self, key: str, cached: CachedPage) -> _Memo:
+    async def _stored(self, key: str) -> tuple[CachedPage | None, list[CachedArtifact]]:
+        """The stored page and the project's cached artifacts, read at the same time."""
+        if key == LISTING:
+            return await self.pages.get_page(self.repository.id, key), []
+        return await asyncio.gather(
+            self.pages.get_page(self.repository.id, key),
+            self.files.artifacts_of(self.repository.id, ProjectName(key)),
+        )
+
+    async def _parse(self, key: str, cached: CachedPage, artifacts: list[CachedArtifact]) -> _Memo:
         memo = _Memo(cached)
         if not cached.found:
             return memo
@@ -189,19 +209,20 @@ class CachingSource:
         memo.page = await _off_loop_if_large(
             cached.body, parse_project_page, cached.body, cached.content_type, cached.url, project
         )
-        for artifact in await self.files.artifacts_of(self.repository.id, project):
+        for artifact in artifacts:
             memo.add(artifact)
         return memo
 
     async def _refresh(self, key: str, memo: _Memo | None, context: RequestContext) -> _Memo:
-        stored = await self.pages.get_page(self.repository.id, key)
+        stored, artifacts = await self._stored(key)
         if stored is not None and (memo is None or stored.fetched_at > memo.cached.fetched_at):
-            memo = await self._parse_stored(key, stored, memo)
+            memo = await self._parse_stored(key, stored, artifacts, memo)
         if memo is not None and self._fresh(memo, context.now):
             CACHE_EVENTS.labels(kind=_kind(key), event="hit").inc()
             return self.memory.put(key, memo)
         try:
-            return self.memory.put(key, await self._revalidate(key, memo, context.now))
+            fresh = await self._revalidate(key, memo, artifacts, context.now)
+            return self.memory.put(key, fresh)
         except UpstreamUnavailable as error:
             if memo is None:
                 raise
@@ -215,13 +236,17 @@ class CachingSource:
             )
             return self.memory.put(key, memo)
 
-    async def _parse_stored(self, key: str, stored: CachedPage, memo: _Memo | None) -> _Memo | None:
+    async def _parse_stored(
+        self, key: str, stored: CachedPage, artifacts: list[CachedArtifact], memo: _Memo | None
+    ) -> _Memo | None:
         try:
-            return await self._parse(key, stored)
+            return await self._parse(key, stored, artifacts)
         except InvalidUpstreamPage:
             return memo  # cannot happen for pages we checked before storing; keep what we had
 
-    async def _revalidate(self, key: str, memo: _Memo | None, now: datetime) -> _Memo:
+    async def _revalidate(
+        self, key: str, memo: _Memo | None, artifacts: list[CachedArtifact], now: datetime
+    ) -> _Memo:
         validators = None
         if memo is not None and memo.cached.found:
             validators = Validators(memo.cached.etag, memo.cached.last_modified)
@@ -235,10 +260,12 @@ class CachingSource:
             raise self._invalid(key, "upstream answered 304 to an unconditional request")
         cached = _cached_page(fetched, now)
         try:
-            fresh = await self._parse(key, cached)
+            fresh = await self._parse(key, cached, artifacts)
         except InvalidUpstreamPage as error:
             raise self._invalid(key, error.message) from None
-        await self.pages.put_page(self.repository.id, key, cached)
+        # The page is served from this process's memory at once; other processes and
+        # restarts read the stored copy, written meanwhile.
+        self.memory.write_behind(self.pages.put_page(self.repository.id, key, cached))
         CACHE_EVENTS.labels(kind=_kind(key), event="miss").inc()
         return fresh
 
@@ -320,13 +347,18 @@ class CachingSource:
             await self._keep(artifact.project, name, data)
 
     async def _keep(self, project: ProjectName, name: str, data: bytes) -> StoredBlob:
-        digest = hashlib.sha256(data).hexdigest()
-        blob = StoredBlob(blob_key(digest, name), len(data), digest)
-        await self.blobs.put_bytes(blob.key, data)
-        artifact = CachedArtifact(name, project, blob)
-        await self.files.put_artifact(self.repository.id, artifact, _now_of(self.fetches))
-        await self._remember(artifact)
+        blob = _side_blob(name, data)
+        await self._keep_all([(CachedArtifact(name, project, blob), data)])
         return blob
+
+    async def _keep_all(self, kept: list[tuple[CachedArtifact, bytes]]) -> None:
+        """Store the bytes (at the same time), then record every artifact in one transaction."""
+        await asyncio.gather(*(self.blobs.put_bytes(a.blob.key, data) for a, data in kept))
+        artifacts = [artifact for artifact, _ in kept]
+        await self.files.put_artifacts(self.repository.id, artifacts, _now_of(self.fetches))
+        for artifact in artifacts:
+            self.fetches.remember(self.repository.id, artifact)
+            await self._remember(artifact)
 
     async def _cached_side_file(self, name: str) -> StoredBlob | None:
         artifact = await self.fetches.cached_artifact(self.repository.id, name)
@@ -343,26 +375,50 @@ class CachingSource:
         entry = await self._entry(project, filename, context)
         if entry.packagetype != "bdist_wheel":
             raise FileNotFound(f"no core metadata for {filename!r}")
-        cached = await self._cached_side_file(filename + METADATA_SUFFIX)
+        name = filename + METADATA_SUFFIX
+        cached, wheel = await asyncio.gather(
+            self._cached_side_file(name),
+            self.fetches.cached(self.repository.id, entry.filename, entry.sha256),
+        )
         if cached is not None:
             return cached
-        data = await self._metadata_bytes(project, entry)
         CACHE_EVENTS.labels(kind="metadata", event="miss").inc()
-        return await self._keep(project, filename + METADATA_SUFFIX, data)
-
-    async def _metadata_bytes(self, project: ProjectName, entry: FileEntry) -> bytes:
-        wheel = await self.fetches.cached(self.repository.id, entry.filename, entry.sha256)
         if wheel is not None:
-            return await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
-        self._refuse_offline(entry.filename + METADATA_SUFFIX)
+            data = await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
+            return await self._keep(project, name, data)
+        self._refuse_offline(name)
+        return await self._fetch_metadata(project, entry)
+
+    async def _fetch_metadata(self, project: ProjectName, entry: FileEntry) -> StoredBlob:
+        name = entry.filename + METADATA_SUFFIX
         if entry.upstream_metadata:
-            return await self._upstream_metadata(entry)
+            return await self._keep(project, name, await self._upstream_metadata(entry))
         if entry.size is None or entry.size > self.small_wheel:
-            data = await self._ranged_metadata(entry)
+            try:
+                data = await self._ranged_metadata(entry)
+            except _WholeFile as whole:
+                return await self._keep_wheel_and_metadata(project, entry, whole.data)
             if data is not None:
-                return data
+                return await self._keep(project, name, data)
         wheel = await self.fetches.get_complete(self._request(entry, project))
-        return await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
+        data = await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
+        return await self._keep(project, name, data)
+
+    async def _keep_wheel_and_metadata(
+        self, project: ProjectName, entry: FileEntry, wheel: bytes
+    ) -> StoredBlob:
+        """A wheel that arrived whole: verified, then kept with its metadata (returned)."""
+        blob = self.fetches.verified_blob(self._request(entry, project), wheel)
+        name = entry.filename + METADATA_SUFFIX
+        metadata = await read_wheel_metadata(_bytes_reader(wheel), entry.filename)
+        metadata_blob = _side_blob(name, metadata)
+        await self._keep_all(
+            [
+                (CachedArtifact(entry.filename, project, blob), wheel),
+                (CachedArtifact(name, project, metadata_blob), metadata),
+            ]
+        )
+        return metadata_blob
 
     async def _upstream_metadata(self, entry: FileEntry) -> bytes:
         assert entry.upstream_url is not None
@@ -382,7 +438,13 @@ class CachingSource:
         return data
 
     async def _ranged_metadata(self, entry: FileEntry) -> bytes | None:
-        """METADATA read with range requests; None when the upstream ignores ranges."""
+        """METADATA read with range requests; None when the wheel is better fetched whole.
+
+        The first read is the wheel's tail. When that is the whole wheel (small wheels,
+        whose size the page did not give), ``_WholeFile`` carries it out: it is verified
+        and cached at once, as the installer asks for it next. When the wheel is small but
+        not whole in it, or the upstream ignores ranges, None: fetch the wheel whole.
+        """
         assert entry.upstream_url is not None
         url = entry.upstream_url
 
@@ -390,12 +452,19 @@ class CachingSource:
             answer = await self.inner.read_range(url, start, length)
             if answer is None:
                 raise _NoRanges()
+            data, total = answer
+            if start is None and len(data) == total:
+                raise _WholeFile(data)
+            if start is None and total <= self.small_wheel:
+                raise _SmallFile()
             return answer
 
         try:
             return await read_wheel_metadata(read, entry.filename)
         except _NoRanges:
             log.info("upstream of %r does not honour ranges; downloading the wheel", self.name)
+            return None
+        except _SmallFile:
             return None
 
     async def _side_file(self, url: str) -> bytes:
@@ -422,6 +491,31 @@ class _NoRanges(Exception):
     """The upstream answered a range request with the whole file."""
 
 
+class _SmallFile(Exception):
+    """The wheel is small enough to be fetched whole rather than read in ranges."""
+
+
+class _WholeFile(Exception):
+    """A range read returned the whole wheel."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__("whole file")
+        self.data = data
+
+
+def _side_blob(name: str, data: bytes) -> StoredBlob:
+    digest = hashlib.sha256(data).hexdigest()
+    return StoredBlob(blob_key(digest, name), len(data), digest)
+
+
+def _bytes_reader(data: bytes) -> RangeRead:
+    async def read(start: int | None, length: int) -> tuple[bytes, int]:
+        begin = max(0, len(data) - length) if start is None else start
+        return data[begin : begin + length], len(data)
+
+    return read
+
+
 def _blob_reader(blobs: BlobStore, blob: StoredBlob) -> RangeRead:
     async def read(start: int | None, length: int) -> tuple[bytes, int]:
         begin = max(0, blob.size - length) if start is None else start
@@ -441,9 +535,8 @@ def _cached_page(fetched: Fetched, now: datetime) -> CachedPage:
 
 
 def _with_artifacts(page: ProjectPage, artifacts: dict[str, CachedArtifact]) -> ProjectPage:
-    """Fill in what caching taught us: sizes HTML pages lack, hashes of extracted metadata."""
-    if not artifacts:
-        return page
+    """Fill in what caching taught us: sizes HTML pages lack, hashes of extracted metadata;
+    and offer the metadata of every wheel (PEP 658), which is read when first asked for."""
     return replace(page, files=tuple(_entry_with(entry, artifacts) for entry in page.files))
 
 
@@ -454,6 +547,8 @@ def _entry_with(entry: FileEntry, artifacts: dict[str, CachedArtifact]) -> FileE
     metadata = artifacts.get(entry.filename + METADATA_SUFFIX)
     if entry.metadata_sha256 is None and metadata is not None:
         entry = replace(entry, metadata_sha256=metadata.blob.sha256)
+    if entry.metadata_sha256 is None and entry.packagetype == "bdist_wheel":
+        entry = replace(entry, metadata_on_request=True)
     return entry
 
 
@@ -465,6 +560,13 @@ async def _off_loop_if_large(body: bytes, parse: Callable[..., T], *args: Any) -
     if len(body) > LARGE_PAGE:
         return await asyncio.to_thread(parse, *args)
     return parse(*args)
+
+
+async def _logged(write: Coroutine[Any, Any, None]) -> None:
+    try:
+        await write
+    except Exception:
+        log.exception("a proxy cache write failed")
 
 
 def _kind(key: str) -> Literal["listing", "page"]:

@@ -178,7 +178,7 @@ class FileFetches:
         if not await self.blobs.exists(artifact.blob.key):
             self._known.pop((repository_id, filename), None)
             return None  # removed from storage behind our back: fetch it again
-        self._remember(repository_id, artifact)
+        self.remember(repository_id, artifact)
         return artifact.blob
 
     async def cached_artifact(self, repository_id: int, name: str) -> CachedArtifact | None:
@@ -189,14 +189,27 @@ class FileFetches:
         if artifact is None or not await self.blobs.exists(artifact.blob.key):
             self._known.pop((repository_id, name), None)
             return None
-        self._remember(repository_id, artifact)
+        self.remember(repository_id, artifact)
         return artifact
 
-    def _remember(self, repository_id: int, artifact: CachedArtifact) -> None:
+    def remember(self, repository_id: int, artifact: CachedArtifact) -> None:
         """Cached files never change (same name and hash, same bytes): remember the row."""
         self._known[(repository_id, artifact.filename)] = artifact
         if len(self._known) > KNOWN_FILES:
             self._known.pop(next(iter(self._known)))
+
+    def verified_blob(self, request: FetchRequest, data: bytes) -> StoredBlob:
+        """Where to keep a file whose bytes arrived whole some other way (a range read that
+        covered it), once they pass the checks of a fetch (a failure is reported and raised).
+        No claim is needed to keep it: the blob is content-addressed and the row an upsert,
+        so a concurrent fetch of the same file writes the same."""
+        try:
+            _verify(request, len(data), hashlib.sha256(data).hexdigest())
+        except FetchFailed as error:
+            _report(request, error)
+            raise
+        CACHE_EVENTS.labels(kind="file", event="miss").inc()
+        return StoredBlob(blob_key(request.sha256, request.filename), len(data), request.sha256)
 
     async def get(self, request: FetchRequest) -> FileDescriptor:
         """The file: cached, streamed from a fetch in progress, or fetched now."""
@@ -275,7 +288,7 @@ class FileFetches:
                 request.project,
                 StoredBlob(fetch.blob.key, fetch.written, request.sha256),
             )
-            await self.files.put_artifact(request.repository_id, artifact, self.clock.now())
+            await self.files.put_artifacts(request.repository_id, [artifact], self.clock.now())
             fetch.stored = True  # before the temporary file goes: readers rely on that order
             fetch.finish(None)
         except BaseException as error:

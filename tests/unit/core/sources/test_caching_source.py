@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -65,9 +66,10 @@ class MemoryCache:
             a for (r, _), a in self.artifacts.items() if r == repository_id and a.project == project
         ]
 
-    async def put_artifact(self, repository_id: int, artifact: CachedArtifact,
-                           fetched_at: datetime) -> None:  # fmt: skip
-        self.artifacts[(repository_id, artifact.filename)] = artifact
+    async def put_artifacts(self, repository_id: int, artifacts: Sequence[CachedArtifact],
+                            fetched_at: datetime) -> None:  # fmt: skip
+        for artifact in artifacts:
+            self.artifacts[(repository_id, artifact.filename)] = artifact
 
     async def claim_fetch(self, repository_id: int, filename: str, owner: str, now: datetime,
                           stale_before: datetime) -> bool:  # fmt: skip
@@ -125,21 +127,20 @@ class Upstream:
             return self._page(request)
         if path.endswith(".metadata"):
             return httpx.Response(200, content=_metadata_of(self.wheel))
-        if self.files == "corrupt":
-            return httpx.Response(200, content=self.wheel[:-1] + b"!")
+        body = self.wheel[:-1] + b"!" if self.files == "corrupt" else self.wheel
         if self.files == "slow":
             await asyncio.sleep(0.2)
         if "range" in request.headers and self.ranges:
             spec = request.headers["range"].removeprefix("bytes=")
             first, _, last = spec.partition("-")
-            start = len(self.wheel) - int(last) if not first else int(first)
-            end = len(self.wheel) if not first else int(last) + 1
+            start = len(body) - int(last) if not first else int(first)
+            end = len(body) if not first else int(last) + 1
             start = max(0, start)
             return httpx.Response(
-                206, content=self.wheel[start:end],
-                headers={"Content-Range": f"bytes {start}-{end - 1}/{len(self.wheel)}"},
+                206, content=body[start:end],
+                headers={"Content-Range": f"bytes {start}-{end - 1}/{len(body)}"},
             )  # fmt: skip
-        return httpx.Response(200, content=self.wheel)
+        return httpx.Response(200, content=body)
 
     def _page(self, request: httpx.Request) -> httpx.Response:
         if self.pages == "500":
@@ -313,7 +314,10 @@ async def test_a_follower_in_another_process_waits_for_the_cached_copy(world: Wo
     assert world.upstream.requests[f"/{world.upstream.filename}"] == 1
 
 
-async def test_metadata_with_ranges_without_the_whole_wheel(world: World) -> None:
+async def test_metadata_with_ranges_without_the_whole_wheel(world: World, tmp_path: Path) -> None:
+    (tmp_path / "big").mkdir()
+    big = make_wheel(tmp_path / "big", "demo", "1.0", payload_size=200_000)  # beyond one tail read
+    world.upstream.wheel = big.read_bytes()
     source = world.source()
     blob = await source.get_metadata(DEMO, world.upstream.filename, world.context())
     assert isinstance(blob, StoredBlob)
@@ -321,6 +325,27 @@ async def test_metadata_with_ranges_without_the_whole_wheel(world: World) -> Non
     page = await source.get_project_page(DEMO, world.context())
     assert page.files[0].metadata_sha256 == blob.sha256
     assert (1, world.upstream.filename) not in world.cache.artifacts
+
+
+async def test_a_wheel_within_the_first_range_read_is_cached_whole(world: World) -> None:
+    source = world.source()
+    metadata = await source.get_metadata(DEMO, world.upstream.filename, world.context())
+    assert await world.blobs.read_all(metadata.key) == _metadata_of(world.upstream.wheel)  # type: ignore[union-attr]
+    cached = world.cache.artifacts[(1, world.upstream.filename)]
+    assert await world.blobs.read_all(cached.blob.key) == world.upstream.wheel
+    assert world.upstream.requests[f"/{world.upstream.filename}"] == 1  # the one range read
+    served = await source.get_file(DEMO, world.upstream.filename, world.context())
+    assert served == cached.blob  # from the cache: no second request
+    assert world.upstream.requests[f"/{world.upstream.filename}"] == 1
+
+
+async def test_a_corrupt_wheel_within_the_first_range_read_is_not_cached(world: World) -> None:
+    world.upstream.files = "corrupt"
+    source = world.source()
+    with pytest.raises(UpstreamUnavailable):
+        await source.get_metadata(DEMO, world.upstream.filename, world.context())
+    assert world.cache.artifacts == {}
+    assert not [path for path in world.blobs.root.rglob("*") if path.is_file()]
 
 
 async def test_metadata_falls_back_to_a_download_without_ranges(world: World) -> None:
