@@ -154,10 +154,6 @@ def timed(step: Callable[[Path], None]) -> float:
         return time.perf_counter() - started
 
 
-def median_of(repeats: int, run: Callable[[], float]) -> float:
-    return statistics.median(run() for _ in range(repeats))
-
-
 def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
     command = ["wrk", "-t2", "-c32", f"-d{seconds}s"]
     for key, value in headers.items():
@@ -185,48 +181,77 @@ def parse_args() -> Options:
     return Options(args.repeats, args.seconds)
 
 
-def installs(
-    cold_index: Callable[[], str], warm_index: Callable[[], str], repeats: int
-) -> dict[str, float]:
-    """Cold (each run on an empty cache from ``cold_index()``) and warm medians, pip and uv."""
-    results: dict[str, float] = {}
+@dataclass
+class Contender:
+    """A way to install the tree: ``cold()`` gives an index with an empty cache (made before
+    the clock starts), ``warm()`` the same index every time; None where it does not apply."""
 
-    def cold(install: Callable[[str, Path], None]) -> float:
-        index = cold_index()  # made before the clock starts
-        return timed(lambda target: install(index, target))
+    name: str
+    cold: Callable[[], str]
+    warm: Callable[[], str]
+    pages: Callable[[int], float] | None = None
 
-    for tool, install in (("pip", pip_install), ("uv", uv_install)):
-        results[f"{tool} cold"] = median_of(repeats, lambda install=install: cold(install))
-        warm = warm_index()
-        timed(lambda t, install=install, warm=warm: install(warm, t))  # make sure it is warm
-        results[f"{tool} warm"] = median_of(
-            repeats, lambda install=install, warm=warm: timed(lambda t: install(warm, t))
-        )
-    return results
+
+INSTALLERS: dict[str, Callable[[str, Path], None]] = {"pip": pip_install, "uv": uv_install}
+
+
+def install_timed(install: Callable[[str, Path], None], index: str) -> float:
+    """Seconds to install the tree from ``index`` into a fresh target directory."""
+    return timed(lambda target: install(index, target))
+
+
+def measure_installs(contenders: list[Contender], repeats: int) -> dict[str, dict[str, float]]:
+    """Median install times, each round running every contender once in turn.
+
+    Interleaving matters on a shared machine: its speed drifts over minutes, and a
+    contender measured only at the start or only at the end would carry that drift.
+    """
+    samples: dict[str, dict[str, list[float]]] = {c.name: {} for c in contenders}
+    for contender in contenders:  # warm caches are filled before anything is timed
+        for install in INSTALLERS.values():
+            install_timed(install, contender.warm())
+    for _ in range(repeats):
+        for tool, install in INSTALLERS.items():
+            for contender in contenders:
+                for state, index in (("cold", contender.cold), ("warm", contender.warm)):
+                    took = install_timed(install, index())
+                    samples[contender.name].setdefault(f"{tool} {state}", []).append(took)
+    return {
+        name: {key: statistics.median(values) for key, values in by_key.items()}
+        for name, by_key in samples.items()
+    }
 
 
 def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
     corpus = build_corpus(BENCH_DIR / ".corpus", 200)
     nginx = start_nginx(work / "nginx", build_static_tree(corpus))
     upstream = nginx.url + "/simple/"
-    results: dict[str, dict[str, float]] = {}
+    services: list[Service] = [nginx]
     try:
-        direct = {}
-        for tool, install in (("pip", pip_install), ("uv", uv_install)):
-            value = median_of(options.repeats, lambda i=install: timed(lambda t: i(upstream, t)))
-            direct[f"{tool} cold"] = direct[f"{tool} warm"] = value
-        results["direct (nginx)"] = direct
-        results["wheelyard"] = bench_wheelyard(work / "wheelyard", upstream, options)
+        contenders = [
+            Contender("direct (nginx)", lambda: upstream, lambda: upstream),
+            wheelyard_contender(work / "wheelyard", upstream, services),
+        ]
         if (PROXPI_BIN / "gunicorn").exists():
-            results["proxpi"] = bench_proxpi(work / "proxpi", upstream, options)
+            contenders.append(proxpi_contender(work / "proxpi", upstream, services))
+        results = measure_installs(contenders, options.repeats)
+        rates: dict[str, list[float]] = {}
+        for _ in range(2):  # alternated, as above; the median of two is their mean
+            for contender in contenders:
+                if contender.pages is not None:
+                    rates.setdefault(contender.name, []).append(contender.pages(options.seconds))
+        for name, measured in rates.items():
+            results[name]["warm pages req/s"] = statistics.median(measured)
     finally:
-        nginx.stop()
+        for service in reversed(services):
+            service.stop()
     return results
 
 
-def bench_wheelyard(work: Path, upstream: str, options: Options) -> dict[str, float]:
+def wheelyard_contender(work: Path, upstream: str, services: list[Service]) -> Contender:
     password = secrets.token_hex(12)
     service = start_wheelyard(work, upstream, password)
+    services.append(service)
     host = service.url.removeprefix("http://")
 
     def fresh_index() -> str:
@@ -234,35 +259,31 @@ def bench_wheelyard(work: Path, upstream: str, options: Options) -> dict[str, fl
         wheelyard_cli(work, password, "repo", "create", name, "--kind", "proxy", "--url", upstream)
         return f"http://admin:{password}@{host}/{name}/simple/"
 
-    try:
-        main = f"http://admin:{password}@{host}/main/simple/"
-        results = installs(fresh_index, lambda: main, options.repeats)
+    def pages(seconds: int) -> float:
         auth = base64.b64encode(f"admin:{password}".encode()).decode()
         headers = {"Accept": JSON_ACCEPT, "Authorization": f"Basic {auth}"}
-        page = f"{service.url}/main/simple/{TREE_ROOT}/"
-        results["warm pages req/s"] = wrk(page, options.seconds, headers)
-    finally:
-        service.stop()
-    return results
+        return wrk(f"{service.url}/main/simple/{TREE_ROOT}/", seconds, headers)
+
+    main = f"http://admin:{password}@{host}/main/simple/"
+    return Contender("wheelyard", fresh_index, lambda: main, pages)
 
 
-def bench_proxpi(work: Path, upstream: str, options: Options) -> dict[str, float]:
-    services: list[Service] = []
+def proxpi_contender(work: Path, upstream: str, services: list[Service]) -> Contender:
+    warm = start_proxpi(work, upstream)
+    services.append(warm)
+    cold: list[Service] = []
 
     def fresh_index() -> str:
-        for old in services:
+        for old in cold:
             old.stop()
-        services.append(start_proxpi(work, upstream))
-        return services[-1].url + "/index/"
+        cold.append(start_proxpi(work, upstream))
+        services.append(cold[-1])
+        return cold[-1].url + "/index/"
 
-    try:
-        results = installs(fresh_index, lambda: services[-1].url + "/index/", options.repeats)
-        page = f"{services[-1].url}/index/{TREE_ROOT}/"
-        results["warm pages req/s"] = wrk(page, options.seconds, {"Accept": JSON_ACCEPT})
-    finally:
-        for service in services:
-            service.stop()
-    return results
+    def pages(seconds: int) -> float:
+        return wrk(f"{warm.url}/index/{TREE_ROOT}/", seconds, {"Accept": JSON_ACCEPT})
+
+    return Contender("proxpi", fresh_index, lambda: warm.url + "/index/", pages)
 
 
 COLUMNS = ["pip cold", "pip warm", "uv cold", "uv warm", "warm pages req/s"]

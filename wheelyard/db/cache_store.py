@@ -33,9 +33,14 @@ class SqlProxyCache:
 
     # --- pages -------------------------------------------------------------------------
 
+    # Reads select plain columns: ORM entities would cost more than the query on this path.
+
     async def get_page(self, repository_id: int, key: str) -> CachedPage | None:
+        statement = select(*_PAGE_COLUMNS).where(
+            ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key
+        )
         async with self.sessions() as session:
-            row = await session.get(ProxyPageRow, (repository_id, key))
+            row = (await session.execute(statement)).first()
         if row is None:
             return None
         return CachedPage(
@@ -90,16 +95,19 @@ class SqlProxyCache:
     # --- files -------------------------------------------------------------------------
 
     async def get_artifact(self, repository_id: int, filename: str) -> CachedArtifact | None:
+        statement = select(*_FILE_COLUMNS).where(
+            ProxyFileRow.repository_id == repository_id, ProxyFileRow.filename == filename
+        )
         async with self.sessions() as session:
-            row = await session.get(ProxyFileRow, (repository_id, filename))
+            row = (await session.execute(statement)).first()
         return None if row is None else _artifact(row)
 
     async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
-        statement = select(ProxyFileRow).where(
+        statement = select(*_FILE_COLUMNS).where(
             ProxyFileRow.repository_id == repository_id, ProxyFileRow.project == project
         )
         async with self.sessions() as session:
-            rows = (await session.scalars(statement)).all()
+            rows = (await session.execute(statement)).all()
         return [_artifact(row) for row in rows]
 
     async def put_artifacts(
@@ -166,7 +174,25 @@ def _claim(repository_id: int, filename: str, owner: str) -> tuple[Any, ...]:
     )
 
 
-def _artifact(row: ProxyFileRow) -> CachedArtifact:
+_PAGE_COLUMNS = (
+    ProxyPageRow.body,
+    ProxyPageRow.content_type,
+    ProxyPageRow.url,
+    ProxyPageRow.fetched_at,
+    ProxyPageRow.etag,
+    ProxyPageRow.last_modified,
+    ProxyPageRow.found,
+)
+_FILE_COLUMNS = (
+    ProxyFileRow.filename,
+    ProxyFileRow.project,
+    ProxyFileRow.blob_key,
+    ProxyFileRow.size,
+    ProxyFileRow.sha256,
+)
+
+
+def _artifact(row: Any) -> CachedArtifact:
     return CachedArtifact(
         row.filename, ProjectName(row.project), StoredBlob(row.blob_key, row.size, row.sha256)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from wheelyard.core.serialize import HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 
 # Server preference when the client ranks several types equally: JSON is the primary form.
@@ -49,8 +51,12 @@ def _quality(candidate: str, ranges: list[tuple[str, float]]) -> float:
     return quality
 
 
+@lru_cache(maxsize=1024)
 def choose_content_type(accept: str | None, format_override: str | None = None) -> str | None:
-    """The content type to answer with, or None when nothing acceptable is offered (406)."""
+    """The content type to answer with, or None when nothing acceptable is offered (406).
+
+    Memoized: clients send the same few Accept headers again and again.
+    """
     if format_override:
         chosen = _ALIASES.get(format_override, format_override)
         return chosen if chosen in SUPPORTED else None

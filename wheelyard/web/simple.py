@@ -31,7 +31,9 @@ UPSTREAM_REUSE_SECONDS = 1.0
 
 
 def _content_type(request: Request) -> str:
-    chosen = choose_content_type(request.headers.get("accept"), request.query_params.get("format"))
+    query = request.scope["query_string"]
+    override = request.query_params.get("format") if query else None
+    chosen = choose_content_type(request.headers.get("accept"), override)
     if chosen is None:
         raise NotAcceptable()
     return chosen
