@@ -314,6 +314,22 @@ def install_seconds(tool: str, server: Server, repeats: int) -> Samples:
     return Samples(tuple(timings))
 
 
+def paired_install_seconds(
+    tool: str, server: Server, reference: Server, repeats: int
+) -> tuple[Samples, Samples]:
+    """Installs from ``server`` and ``reference`` taken in turn: (server's, reference's).
+
+    The machine's speed drifts over minutes; a ratio of two runs taken side by side
+    carries no drift, unlike one of runs made minutes apart.
+    """
+    own: list[float] = []
+    paired: list[float] = []
+    for _ in range(repeats):
+        paired.extend(install_seconds(tool, reference, 1).values)
+        own.extend(install_seconds(tool, server, 1).values)
+    return Samples(tuple(own)), Samples(tuple(paired))
+
+
 def uploads_per_s(server: Server, count: int) -> float:
     """Upload ``count`` fresh wheels with one ``twine upload`` invocation."""
     if server.upload_url is None:

@@ -155,12 +155,23 @@ def _best_python(metric: Metric, results: dict[str, ServerResult]) -> tuple[str,
     return pick(candidates, key=lambda item: item[1])
 
 
+def _nginx_reference(metric: Metric, results: dict[str, ServerResult]) -> float | None:
+    """nginx's figure to compare Wheelyard with: from runs interleaved with Wheelyard's
+    where there are such (installs), else from nginx's own turn."""
+    paired = results[SUBJECT].raw.get(f"{metric.key}_nginx_paired") if SUBJECT in results else None
+    if paired is not None:
+        return float(paired)
+    return results["nginx"].value(metric.key) if "nginx" in results else None
+
+
 def _met_cell(metric: Metric, results: dict[str, ServerResult]) -> str:
     subject = results[SUBJECT].value(metric.key) if SUBJECT in results else None
     if subject is None:
         return "n/a"
     reference = None
-    if metric.target.reference is not None and metric.target.reference in results:
+    if metric.target.reference == "nginx":
+        reference = _nginx_reference(metric, results)
+    elif metric.target.reference is not None and metric.target.reference in results:
         reference = results[metric.target.reference].value(metric.key)
     verdict = metric.target.met(subject, reference)
     return "n/a" if verdict is None else ("yes" if verdict else "**no**")
@@ -173,7 +184,7 @@ def _row(metric: Metric, results: dict[str, ServerResult], uploads: int) -> list
         value = results[name].value(metric.key) if name in results else None
         cells.append(_fmt(value, metric.decimals))
     subject = results[SUBJECT].value(metric.key) if SUBJECT in results else None
-    nginx = results["nginx"].value(metric.key) if "nginx" in results else None
+    nginx = _nginx_reference(metric, results)
     best = _best_python(metric, results)
     cells.append(_ratio(subject, nginx))
     cells.append(f"{_ratio(subject, best[1])} ({best[0]})" if best else "n/a")
@@ -213,6 +224,18 @@ def _load_text(result: ServerResult) -> str:
 
 def notes_markdown(results: dict[str, ServerResult]) -> str:
     lines = []
+    subject = results.get(SUBJECT)
+    paired = [
+        f"{key.split('_')[0]} {value:.2f} s"
+        for key, value in (subject.raw.items() if subject else [])
+        if key.endswith("_nginx_paired")
+    ]
+    if paired:
+        lines.append(
+            "- Wheelyard's pip and uv ratios are against a second nginx whose installs ran in "
+            f"turn with Wheelyard's (medians {', '.join(paired)}), not against the nginx "
+            "column: the machine's speed drifts between the servers' turns."
+        )
     for name in SERVER_ORDER:
         result = results.get(name)
         if result is None:

@@ -92,8 +92,34 @@ def check_prerequisites() -> None:
         raise SystemExit(f"missing: {', '.join(missing)}\nrun: bash bench/setup.sh")
 
 
-def steps(server: Server, settings: Settings) -> list[tuple[str, Step]]:
+def install_step(
+    tool: str,
+    server: Server,
+    repeats: int,
+    reference: Server | None,
+    result: report.ServerResult,
+) -> Step:
+    """Install times; beside a ``reference`` nginx, run in turn with it (its median is kept
+    as ``<tool>_s_nginx_paired``, the reference of the pip/uv ratios)."""
+
+    def step() -> Outcome:
+        if reference is None:
+            return measure.install_seconds(tool, server, repeats)
+        own, paired = measure.paired_install_seconds(tool, server, reference, repeats)
+        result.raw[f"{tool}_s_nginx_paired"] = paired.median
+        return own
+
+    return step
+
+
+def steps(
+    server: Server,
+    settings: Settings,
+    reference: Server | None = None,
+    result: report.ServerResult | None = None,
+) -> list[tuple[str, Step]]:
     """The measurements that apply to ``server``, in order; memory comes last."""
+    result = result or report.ServerResult(server.name)
     seconds = settings.wrk_seconds
     plan: list[tuple[str, Step]] = [
         ("project_html_rps", lambda: measure.project_pages_rps(server, HTML_ACCEPT, seconds)),
@@ -106,8 +132,8 @@ def steps(server: Server, settings: Settings) -> list[tuple[str, Step]]:
         ("root_rps", lambda: measure.root_rps(server, seconds)),
         ("root_latency_ms", lambda: measure.root_latency_ms(server)),
         ("download_mbps", lambda: measure.download_mb_per_s(server, settings.downloads)),
-        ("pip_s", lambda: measure.install_seconds("pip", server, settings.install_repeats)),
-        ("uv_s", lambda: measure.install_seconds("uv", server, settings.install_repeats)),
+        ("pip_s", install_step("pip", server, settings.install_repeats, reference, result)),
+        ("uv_s", install_step("uv", server, settings.install_repeats, reference, result)),
     ]
     if server.upload_url is not None:
         plan.append(("upload_rps", lambda: measure.uploads_per_s(server, settings.uploads)))
@@ -158,16 +184,22 @@ def check_auth(server: Server, result: report.ServerResult) -> None:
         print(f"  auth check FAILED\n{_indent(result.errors['auth_check'])}", flush=True)
 
 
-def measure_server(server: Server, result: report.ServerResult, settings: Settings) -> None:
+def measure_server(
+    server: Server, result: report.ServerResult, settings: Settings, reference: Server | None
+) -> None:
     check_auth(server, result)
     start = procs.cpu_snapshot()
-    for key, step in steps(server, settings):
+    for key, step in steps(server, settings, reference, result):
         run_step(result, key, step)
     result.raw["foreign_cpu_share"] = procs.foreign_cpu_share(start, procs.cpu_snapshot())
 
 
 def bench_server(
-    server_class: type[Server], workdir: Path, corpus: Corpus, settings: Settings
+    server_class: type[Server],
+    workdir: Path,
+    corpus: Corpus,
+    settings: Settings,
+    reference: Server | None = None,
 ) -> report.ServerResult:
     result = report.ServerResult(server_class.name)
     print(f"\n== {server_class.name}", flush=True)
@@ -177,7 +209,7 @@ def bench_server(
         result.notes = server.notes
         with server:
             print(f"  ready on {server.base_url} in {time.monotonic() - started:.0f}s", flush=True)
-            measure_server(server, result, settings)
+            measure_server(server, result, settings, reference)
     except Exception as exc:
         result.errors["start"] = _describe_error(exc)
         print(f"  {server_class.name} unavailable: n/a\n{_indent(result.errors['start'])}")
@@ -255,10 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, report.ServerResult] = {}
     with tempfile.TemporaryDirectory(prefix="wheelyard-bench-") as tmp:
-        for server_class in SERVER_CLASSES:
-            results[server_class.name] = bench_server(
-                server_class, Path(tmp), corpus, options.settings
-            )
+        # A second nginx stays up throughout: every other server's installs are run in
+        # turn with installs from it, and their ratios are taken against those.
+        reference = NginxServer(Path(tmp) / "reference", corpus)
+        with reference:
+            for server_class in SERVER_CLASSES:
+                paired = None if server_class is NginxServer else reference
+                results[server_class.name] = bench_server(
+                    server_class, Path(tmp), corpus, options.settings, paired
+                )
     table = report.markdown_table(results, options.settings.uploads)
     notes = report.notes_markdown(results)
     out = write_results(table, notes, report.results_json(results, context(options, corpus), table))
