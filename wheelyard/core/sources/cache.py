@@ -10,7 +10,10 @@
 - Core metadata (PEP 658) of upstream wheels: the upstream's own ``.metadata`` when it
   offers it (verified against the page's hash), else read from the cached wheel, else
   from the remote wheel with HTTP range requests, else from a full download. A small
-  wheel is fetched whole at once: installers download it next anyway.
+  wheel is fetched whole at once (or kept from the first range read, when that brought
+  all of it): installers download it next anyway. Pages offer the metadata of every
+  wheel, as ``true`` until its hash is known.
+- Fetched pages are stored behind the response (``CacheMemory.write_behind``).
 """
 
 from __future__ import annotations
