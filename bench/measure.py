@@ -315,19 +315,20 @@ def install_seconds(tool: str, server: Server, repeats: int) -> Samples:
 
 
 def paired_install_seconds(
-    tool: str, server: Server, reference: Server, repeats: int
-) -> tuple[Samples, Samples]:
-    """Installs from ``server`` and ``reference`` taken in turn: (server's, reference's).
+    tool: str, server: Server, references: list[Server], repeats: int
+) -> tuple[Samples, dict[str, Samples]]:
+    """Installs from the ``references`` and ``server`` taken in turn: (server's, by reference).
 
     The machine's speed drifts over minutes; a ratio of two runs taken side by side
     carries no drift, unlike one of runs made minutes apart.
     """
     own: list[float] = []
-    paired: list[float] = []
+    paired: dict[str, list[float]] = {reference.name: [] for reference in references}
     for _ in range(repeats):
-        paired.extend(install_seconds(tool, reference, 1).values)
+        for reference in references:
+            paired[reference.name].extend(install_seconds(tool, reference, 1).values)
         own.extend(install_seconds(tool, server, 1).values)
-    return Samples(tuple(own)), Samples(tuple(paired))
+    return Samples(tuple(own)), {name: Samples(tuple(v)) for name, v in paired.items()}
 
 
 def uploads_per_s(server: Server, count: int) -> float:

@@ -158,7 +158,7 @@ def _best_python(metric: Metric, results: dict[str, ServerResult]) -> tuple[str,
 def _nginx_reference(metric: Metric, results: dict[str, ServerResult]) -> float | None:
     """nginx's figure to compare Wheelyard with: from runs interleaved with Wheelyard's
     where there are such (installs), else from nginx's own turn."""
-    paired = results[SUBJECT].raw.get(f"{metric.key}_nginx_paired") if SUBJECT in results else None
+    paired = results[SUBJECT].raw.get(f"{metric.key}_paired_nginx") if SUBJECT in results else None
     if paired is not None:
         return float(paired)
     return results["nginx"].value(metric.key) if "nginx" in results else None
@@ -222,20 +222,39 @@ def _load_text(result: ServerResult) -> str:
     return text + (" -- numbers are noisy." if share > NOISY_CPU_SHARE else ".")
 
 
+def _paired_notes(subject: ServerResult) -> list[str]:
+    """What the pip/uv ratios are taken against, and how Wheelyard compares with an nginx
+    that serves PEP 658 metadata files too."""
+    lines = []
+    for tool in ("pip", "uv"):
+        own = subject.value(f"{tool}_s")
+        plain = subject.raw.get(f"{tool}_s_paired_nginx")
+        with_metadata = subject.raw.get(f"{tool}_s_paired_nginx-metadata")
+        if own is None or plain is None:
+            continue
+        text = (
+            f"- {tool}: Wheelyard {own:.2f} s against {plain:.2f} s from a second nginx whose "
+            f"installs ran in turn with Wheelyard's ({own / plain:.3g}x, the ratio above)"
+        )
+        if with_metadata:
+            text += (
+                f", and {with_metadata:.2f} s from an nginx also serving each wheel's PEP 658 "
+                f"metadata file, as Wheelyard does ({own / with_metadata:.3g}x)"
+            )
+        lines.append(text + ".")
+    if lines:
+        lines.append(
+            "  The nginx column comes from nginx's own turn; the machine's speed drifts "
+            "between the servers' turns, so install ratios are taken between runs made side "
+            "by side."
+        )
+    return lines
+
+
 def notes_markdown(results: dict[str, ServerResult]) -> str:
     lines = []
     subject = results.get(SUBJECT)
-    paired = [
-        f"{key.split('_')[0]} {value:.2f} s"
-        for key, value in (subject.raw.items() if subject else [])
-        if key.endswith("_nginx_paired")
-    ]
-    if paired:
-        lines.append(
-            "- Wheelyard's pip and uv ratios are against a second nginx whose installs ran in "
-            f"turn with Wheelyard's (medians {', '.join(paired)}), not against the nginx "
-            "column: the machine's speed drifts between the servers' turns."
-        )
+    lines += _paired_notes(subject) if subject is not None else []
     for name in SERVER_ORDER:
         result = results.get(name)
         if result is None:

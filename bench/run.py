@@ -39,7 +39,15 @@ from corpus import Corpus, build_corpus  # noqa: E402
 from devpi import DevpiServer  # noqa: E402
 from measure import HTML_ACCEPT, JSON_ACCEPT, Samples, Settings, WrkResult  # noqa: E402
 from procs import BenchError  # noqa: E402
-from servers import PROJECT_BIN, VENVS_DIR, NginxServer, PypiServer, Server, WheelyardServer  # noqa: E402
+from servers import (  # noqa: E402
+    PROJECT_BIN,
+    VENVS_DIR,
+    NginxServer,
+    NginxWithMetadata,
+    PypiServer,
+    Server,
+    WheelyardServer,
+)
 
 SERVER_CLASSES: tuple[type[Server], ...] = (NginxServer, PypiServer, DevpiServer, WheelyardServer)
 FULL = Settings(wrk_seconds=10, downloads=5, install_repeats=3, uploads=200)
@@ -96,17 +104,18 @@ def install_step(
     tool: str,
     server: Server,
     repeats: int,
-    reference: Server | None,
+    references: list[Server],
     result: report.ServerResult,
 ) -> Step:
-    """Install times; beside a ``reference`` nginx, run in turn with it (its median is kept
-    as ``<tool>_s_nginx_paired``, the reference of the pip/uv ratios)."""
+    """Install times, run in turn with installs from the ``references`` (each one's median
+    is kept as ``<tool>_s_paired_<name>``: the references of the pip/uv ratios)."""
 
     def step() -> Outcome:
-        if reference is None:
+        if not references:
             return measure.install_seconds(tool, server, repeats)
-        own, paired = measure.paired_install_seconds(tool, server, reference, repeats)
-        result.raw[f"{tool}_s_nginx_paired"] = paired.median
+        own, paired = measure.paired_install_seconds(tool, server, references, repeats)
+        for name, samples in paired.items():
+            result.raw[f"{tool}_s_paired_{name}"] = samples.median
         return own
 
     return step
@@ -115,11 +124,12 @@ def install_step(
 def steps(
     server: Server,
     settings: Settings,
-    reference: Server | None = None,
+    references: list[Server] | None = None,
     result: report.ServerResult | None = None,
 ) -> list[tuple[str, Step]]:
     """The measurements that apply to ``server``, in order; memory comes last."""
     result = result or report.ServerResult(server.name)
+    references = references or []
     seconds = settings.wrk_seconds
     plan: list[tuple[str, Step]] = [
         ("project_html_rps", lambda: measure.project_pages_rps(server, HTML_ACCEPT, seconds)),
@@ -132,8 +142,8 @@ def steps(
         ("root_rps", lambda: measure.root_rps(server, seconds)),
         ("root_latency_ms", lambda: measure.root_latency_ms(server)),
         ("download_mbps", lambda: measure.download_mb_per_s(server, settings.downloads)),
-        ("pip_s", install_step("pip", server, settings.install_repeats, reference, result)),
-        ("uv_s", install_step("uv", server, settings.install_repeats, reference, result)),
+        ("pip_s", install_step("pip", server, settings.install_repeats, references, result)),
+        ("uv_s", install_step("uv", server, settings.install_repeats, references, result)),
     ]
     if server.upload_url is not None:
         plan.append(("upload_rps", lambda: measure.uploads_per_s(server, settings.uploads)))
@@ -185,11 +195,11 @@ def check_auth(server: Server, result: report.ServerResult) -> None:
 
 
 def measure_server(
-    server: Server, result: report.ServerResult, settings: Settings, reference: Server | None
+    server: Server, result: report.ServerResult, settings: Settings, references: list[Server]
 ) -> None:
     check_auth(server, result)
     start = procs.cpu_snapshot()
-    for key, step in steps(server, settings, reference, result):
+    for key, step in steps(server, settings, references, result):
         run_step(result, key, step)
     result.raw["foreign_cpu_share"] = procs.foreign_cpu_share(start, procs.cpu_snapshot())
 
@@ -199,7 +209,7 @@ def bench_server(
     workdir: Path,
     corpus: Corpus,
     settings: Settings,
-    reference: Server | None = None,
+    references: list[Server] | None = None,
 ) -> report.ServerResult:
     result = report.ServerResult(server_class.name)
     print(f"\n== {server_class.name}", flush=True)
@@ -209,7 +219,7 @@ def bench_server(
         result.notes = server.notes
         with server:
             print(f"  ready on {server.base_url} in {time.monotonic() - started:.0f}s", flush=True)
-            measure_server(server, result, settings, reference)
+            measure_server(server, result, settings, references or [])
     except Exception as exc:
         result.errors["start"] = _describe_error(exc)
         print(f"  {server_class.name} unavailable: n/a\n{_indent(result.errors['start'])}")
@@ -287,12 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, report.ServerResult] = {}
     with tempfile.TemporaryDirectory(prefix="wheelyard-bench-") as tmp:
-        # A second nginx stays up throughout: every other server's installs are run in
-        # turn with installs from it, and their ratios are taken against those.
-        reference = NginxServer(Path(tmp) / "reference", corpus)
-        with reference:
+        # Two more nginx stay up throughout, one also serving PEP 658 metadata files as
+        # Wheelyard does: every other server's installs are run in turn with installs from
+        # them, and the pip/uv ratios are taken against those.
+        references: list[Server] = [
+            NginxServer(Path(tmp) / "reference", corpus),
+            NginxWithMetadata(Path(tmp) / "reference", corpus),
+        ]
+        with references[0], references[1]:
             for server_class in SERVER_CLASSES:
-                paired = None if server_class is NginxServer else reference
+                paired = [] if server_class is NginxServer else references
                 results[server_class.name] = bench_server(
                     server_class, Path(tmp), corpus, options.settings, paired
                 )

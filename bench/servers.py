@@ -185,13 +185,14 @@ class NginxServer(Server):
 
     name = "nginx"
     supports_json = True
+    with_metadata = False
 
     @property
     def simple_path(self) -> str:
         return "/simple/"
 
     def start(self) -> None:
-        static = build_static_tree(self.corpus)
+        static = build_static_tree(self.corpus, self.with_metadata)
         htpasswd = write_htpasswd(self.workdir / "htpasswd", self.username, self.password)
         conf = self.workdir / "nginx.conf"
         conf.write_text(
@@ -219,6 +220,13 @@ class NginxServer(Server):
             f"static files, {NGINX_WORKERS} workers, auth_basic with a {{SHA}} htpasswd, "
             "JSON chosen by an Accept map"
         )
+
+
+class NginxWithMetadata(NginxServer):
+    """The same, with each wheel's PEP 658 metadata file as Wheelyard serves it."""
+
+    name = "nginx-metadata"
+    with_metadata = True
 
 
 class PypiServer(Server):

@@ -5,14 +5,20 @@ Layout under ``<corpus>/static/``::
     simple/index.html, simple/index.json
     simple/<project>/index.html, simple/<project>/index.json
     files/<wheel>              (hard links to the corpus wheels)
+
+With ``with_metadata`` (under ``<corpus>/static-metadata/``), each wheel's METADATA is
+also served as ``files/<wheel>.metadata`` and the pages point at it (PEP 658 / 714), as
+Wheelyard's pages do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
 import shutil
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,9 +35,17 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _project_html(project: str, files: list[WheelFile]) -> str:
+def _metadata_attributes(metadata: dict[str, str], wheel: WheelFile) -> str:
+    digest = metadata.get(wheel.filename)
+    if digest is None:
+        return ""
+    return f' data-core-metadata="sha256={digest}" data-dist-info-metadata="sha256={digest}"'
+
+
+def _project_html(project: str, files: list[WheelFile], metadata: dict[str, str]) -> str:
     links = "".join(
-        f'<a href="../../files/{html.escape(f.filename)}#sha256={f.sha256}">'
+        f'<a href="../../files/{html.escape(f.filename)}#sha256={f.sha256}"'
+        f"{_metadata_attributes(metadata, f)}>"
         f"{html.escape(f.filename)}</a><br>\n"
         for f in files
     )
@@ -41,11 +55,17 @@ def _project_html(project: str, files: list[WheelFile]) -> str:
     )
 
 
-def _project_json(project: str, files: list[WheelFile]) -> str:
-    entries = [
-        {"filename": f.filename, "url": f"../../files/{f.filename}", "hashes": {"sha256": f.sha256}}
-        for f in files
-    ]
+def _project_json(project: str, files: list[WheelFile], metadata: dict[str, str]) -> str:
+    entries: list[dict[str, object]] = []
+    for f in files:
+        entry: dict[str, object] = {
+            "filename": f.filename,
+            "url": f"../../files/{f.filename}",
+            "hashes": {"sha256": f.sha256},
+        }
+        if f.filename in metadata:
+            entry["core-metadata"] = entry["dist-info-metadata"] = {"sha256": metadata[f.filename]}
+        entries.append(entry)
     return json.dumps({"meta": JSON_META, "name": project, "files": entries})
 
 
@@ -59,20 +79,32 @@ def _root_json(projects: list[str]) -> str:
     return json.dumps({"meta": JSON_META, "projects": [{"name": p} for p in projects]})
 
 
-def _write_simple(simple: Path, by_project: dict[str, list[WheelFile]]) -> None:
+def _write_simple(
+    simple: Path, by_project: dict[str, list[WheelFile]], metadata: dict[str, str]
+) -> None:
     projects = sorted(by_project)
     (simple / "index.html").write_text(_root_html(projects))
     (simple / "index.json").write_text(_root_json(projects))
     for project in projects:
         page_dir = simple / project
         page_dir.mkdir()
-        (page_dir / "index.html").write_text(_project_html(project, by_project[project]))
-        (page_dir / "index.json").write_text(_project_json(project, by_project[project]))
+        files = by_project[project]
+        (page_dir / "index.html").write_text(_project_html(project, files, metadata))
+        (page_dir / "index.json").write_text(_project_json(project, files, metadata))
 
 
-def build_static_tree(corpus: Corpus) -> Path:
+def _write_metadata(wheel: WheelFile, files_dir: Path) -> str:
+    """Extract the wheel's METADATA next to it; returns its sha256."""
+    with zipfile.ZipFile(wheel.path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        data = archive.read(name)
+    (files_dir / f"{wheel.filename}.metadata").write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def build_static_tree(corpus: Corpus, with_metadata: bool = False) -> Path:
     """Return the static tree for ``corpus``, generating it on first use."""
-    root = corpus.root / "static"
+    root = corpus.root / ("static-metadata" if with_metadata else "static")
     marker = root / f".complete-{STATIC_FORMAT}"
     if marker.exists():
         return root
@@ -81,11 +113,14 @@ def build_static_tree(corpus: Corpus) -> Path:
     files_dir = root / "files"
     files_dir.mkdir(parents=True)
     by_project: dict[str, list[WheelFile]] = defaultdict(list)
+    metadata: dict[str, str] = {}
     for wheel in corpus.files:
         by_project[wheel.project].append(wheel)
         _link_or_copy(Path(wheel.path), files_dir / wheel.filename)
+        if with_metadata:
+            metadata[wheel.filename] = _write_metadata(wheel, files_dir)
     simple = root / "simple"
     simple.mkdir()
-    _write_simple(simple, by_project)
+    _write_simple(simple, by_project, metadata)
     marker.touch()
     return root
