@@ -7,21 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server import postgres_database
 from wheelyard import config
 from wheelyard.db.generation import GenerationReader, open_generation_reader
 from wheelyard.services import accounts, audit, tokens
 from wheelyard.services.authentication import Authenticator
 from wheelyard.wiring import Runtime, open_runtime
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from tests.integration.server import postgres_database
 from wheelyard.db.engine import create_sync_db_engine
 from wheelyard.db.migrate import HEAD_REVISION, alembic_config, current_revision, upgrade_to_head
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 def revision_of(database_url: str) -> str | None:

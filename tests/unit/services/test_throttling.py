@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.integration.server import postgres_database
 from wheelyard import config
 from wheelyard.core.errors import TooManyRequests
 from wheelyard.db.models import AuditRow, LoginThrottleRow
@@ -41,15 +40,6 @@ class MovableClock:
 
     def advance(self, seconds: float) -> None:
         self.moment += timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'throttle.db'}"
-        return
-    with postgres_database() as url:
-        yield url
 
 
 @pytest.fixture
