@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from wheelyard.core.errors import FileNotFound
 from wheelyard.core.names import ProjectName
 
 
@@ -98,6 +99,13 @@ class ProjectPage:
     status_reason: str | None = None
     # Which repository answered, for merged views (a `_wheelyard` private key in JSON).
     origin: str = ""
+
+    def entry(self, filename: str) -> FileEntry:
+        """The listed file named ``filename``; FileNotFound when the page does not list it."""
+        for entry in self.files:
+            if entry.filename == filename:
+                return entry
+        raise FileNotFound(f"file {filename!r} not found")
 
 
 @dataclass(frozen=True)

@@ -293,11 +293,7 @@ class CachingSource:
     async def _entry(
         self, project: ProjectName, filename: str, context: RequestContext
     ) -> FileEntry:
-        page = await self.get_project_page(project, context)
-        for entry in page.files:
-            if entry.filename == filename:
-                return entry
-        raise FileNotFound(f"file {filename!r} not found")
+        return (await self.get_project_page(project, context)).entry(filename)
 
     async def _remember(self, artifact: CachedArtifact) -> None:
         memo = self.memory.get(artifact.project)

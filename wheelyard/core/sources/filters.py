@@ -17,7 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
-from wheelyard.core.errors import FileNotFound, InvalidInput, ProjectNotFound
+from wheelyard.core.errors import InvalidInput, ProjectNotFound
 from wheelyard.core.models import (
     FileDescriptor,
     FileEntry,
@@ -149,9 +149,7 @@ class FilteredSource(SourceWrapper):
     async def _check_visible(
         self, project: ProjectName, filename: str, context: RequestContext
     ) -> None:
-        page = await self.get_project_page(project, context)
-        if not any(entry.filename == filename for entry in page.files):
-            raise FileNotFound(f"file {filename!r} not found")
+        (await self.get_project_page(project, context)).entry(filename)
 
     async def get_file(
         self, project: ProjectName, filename: str, context: RequestContext

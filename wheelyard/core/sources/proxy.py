@@ -141,11 +141,7 @@ class ProxySource:
     async def _entry(
         self, project: ProjectName, filename: str, context: RequestContext
     ) -> FileEntry:
-        page = await self.get_project_page(project, context)
-        for entry in page.files:
-            if entry.filename == filename:
-                return entry
-        raise FileNotFound(f"file {filename!r} not found")
+        return (await self.get_project_page(project, context)).entry(filename)
 
     async def get_file(
         self, project: ProjectName, filename: str, context: RequestContext
