@@ -10,19 +10,18 @@ change committed meanwhile is never hidden from the next request.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wheelyard.core.lru import LruMemo
 from wheelyard.core.models import ProjectPage, ProjectStatus, ProjectSummary, StoredFile
 from wheelyard.core.names import ProjectName
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 
 T = TypeVar("T")
-_MISSING = object()
 
 
 class GenerationMemoCatalog(SqlCatalog):
@@ -36,9 +35,8 @@ class GenerationMemoCatalog(SqlCatalog):
     ) -> None:
         super().__init__(sessions)
         self.reader = reader
-        self.capacity = capacity
         self.generation = -1
-        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._answers: LruMemo[Any] = LruMemo(capacity)
 
     async def _memo(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
         generation = REQUEST_GENERATION.get()
@@ -47,14 +45,10 @@ class GenerationMemoCatalog(SqlCatalog):
         if generation != self.generation:
             self._answers.clear()
             self.generation = generation
-        found = self._answers.get(key, _MISSING)
-        if found is not _MISSING:
-            self._answers.move_to_end(key)
-            return found  # type: ignore[no-any-return]
+        if key in self._answers:  # a memoized answer may be None
+            return cast(T, self._answers.get(key))
         value = await read()
-        self._answers[key] = value
-        while len(self._answers) > self.capacity:
-            self._answers.popitem(last=False)
+        self._answers.put(key, value)
         return value
 
     async def list_projects(self, repository_id: int) -> list[ProjectSummary]:

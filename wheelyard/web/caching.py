@@ -13,38 +13,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from wheelyard.auth.permissions import Principal
+from wheelyard.core.lru import LruMemo
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
-
-V = TypeVar("V")
-
-
-class LruMemo(Generic[V]):
-    """A bounded least-recently-used mapping."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
-
-    def get(self, key: Hashable) -> V | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: Hashable, value: V) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
 
 
 class RenderedPage:

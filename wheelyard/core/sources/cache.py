@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from wheelyard.core.errors import FileNotFound, ProjectNotFound, UpstreamUnavailable
+from wheelyard.core.lru import LruMemo
 from wheelyard.core.models import (
     FileDescriptor,
     FileEntry,
@@ -52,6 +52,8 @@ T = TypeVar("T")
 LISTING = ""
 """The page-cache key of the root listing."""
 SMALL_WHEEL = 1024 * 1024
+MEMORY_PAGES = 1024
+"""Parsed pages a process keeps per proxy repository."""
 MAX_SIDE_FILE = 16 * 1024 * 1024
 METADATA_SUFFIX = ".metadata"
 PROVENANCE_SUFFIX = ".provenance"
@@ -93,23 +95,16 @@ class CacheMemory:
     """Per-process memory of one proxy repository: parsed pages and in-flight refreshes."""
 
     epoch: CacheEpoch = field(default_factory=CacheEpoch)
-    max_pages: int = 1024
-    pages: OrderedDict[str, _Memo] = field(default_factory=OrderedDict)
+    pages: LruMemo[_Memo] = field(default_factory=lambda: LruMemo(MEMORY_PAGES))
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
     writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     def get(self, key: str) -> _Memo | None:
-        memo = self.pages.get(key)
-        if memo is not None:
-            self.pages.move_to_end(key)
-        return memo
+        return self.pages.get(key)
 
     def put(self, key: str, memo: _Memo) -> _Memo:
         self.epoch.bump()
-        self.pages[key] = memo
-        self.pages.move_to_end(key)
-        while len(self.pages) > self.max_pages:
-            self.pages.popitem(last=False)
+        self.pages.put(key, memo)
         return memo
 
     def write_behind(self, write: Coroutine[Any, Any, None]) -> None:
