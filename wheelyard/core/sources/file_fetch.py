@@ -170,25 +170,22 @@ class FileFetches:
 
     async def cached(self, repository_id: int, filename: str, sha256: str) -> StoredBlob | None:
         """The verified cached copy, if its bytes are still in the store."""
-        artifact = self._known.get((repository_id, filename))
-        if artifact is None or artifact.blob.sha256 != sha256:
-            artifact = await self.files.get_artifact(repository_id, filename)
-        if artifact is None or artifact.blob.sha256 != sha256:
+        artifact = await self.cached_artifact(repository_id, filename, sha256)
+        return None if artifact is None else artifact.blob
+
+    async def cached_artifact(
+        self, repository_id: int, name: str, sha256: str | None = None
+    ) -> CachedArtifact | None:
+        """A cached file (with ``sha256``, if given) or side file (``.metadata``,
+        ``.provenance``), if its bytes are still in the store."""
+        artifact = self._known.get((repository_id, name))
+        if artifact is None or not _matches(artifact, sha256):
+            artifact = await self.files.get_artifact(repository_id, name)
+        if artifact is None or not _matches(artifact, sha256):
             return None
         if not await self.blobs.exists(artifact.blob.key):
-            self._known.pop((repository_id, filename), None)
-            return None  # removed from storage behind our back: fetch it again
-        self.remember(repository_id, artifact)
-        return artifact.blob
-
-    async def cached_artifact(self, repository_id: int, name: str) -> CachedArtifact | None:
-        """A cached side file (``.metadata``, ``.provenance``), if its bytes are in the store."""
-        artifact = self._known.get((repository_id, name))
-        if artifact is None:
-            artifact = await self.files.get_artifact(repository_id, name)
-        if artifact is None or not await self.blobs.exists(artifact.blob.key):
             self._known.pop((repository_id, name), None)
-            return None
+            return None  # removed from storage behind our back: fetch it again
         self.remember(repository_id, artifact)
         return artifact
 
@@ -342,6 +339,10 @@ class FileFetches:
         for task in list(self._tasks):
             task.cancel()
         await self.settle()
+
+
+def _matches(artifact: CachedArtifact, sha256: str | None) -> bool:
+    return sha256 is None or artifact.blob.sha256 == sha256
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
