@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from packaging.utils import parse_wheel_filename
 
 from tests.fake_upstream import FakeUpstream
-from tests.integration.server import BIN, Server
+from tests.integration.server import BIN, Server, post_upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -72,20 +71,8 @@ def metric(server: Server, name: str, **labels: str) -> float:
 
 
 def upload(server: Server, path: Path, repo: str) -> httpx.Response:
-    name, version, *_ = parse_wheel_filename(path.name)
-    data = path.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": str(name),
-        "version": str(version),
-        "filetype": "bdist_wheel",
-        "pyversion": "py3",
-        "metadata_version": "2.1",
-        "sha256_digest": sha256(data),
-    }
-    with server.client(server.admin) as client:
-        return client.post(f"/{repo}/", data=fields, files={"content": (path.name, data)})
+    """Upload ``path`` to ``repo`` as the admin."""
+    return post_upload(server, path, server.admin, repo)
 
 
 def pip_install(server: Server, repo: str, target: Path, *requirements: str) -> str:

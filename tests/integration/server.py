@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from tests.fake_upstream import empty_index_url
 
@@ -163,3 +165,28 @@ def _wait_ready(server: Server) -> None:
         time.sleep(0.05)
     server.stop(signal.SIGKILL)
     raise AssertionError(f"server never became ready:\n{server.log()}")
+
+
+def post_upload(
+    server: Server, path: Path, auth: tuple[str, str] | None, repo: str = "main"
+) -> httpx.Response:
+    """POST a wheel or sdist with the legacy upload form, filled as twine fills it
+    (``auth`` None: anonymously)."""
+    wheel = path.name.endswith(".whl")
+    if wheel:
+        name, version, *_ = parse_wheel_filename(path.name)
+    else:
+        name, version = parse_sdist_filename(path.name)
+    data = path.read_bytes()
+    fields = {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "name": str(name),
+        "version": str(version),
+        "filetype": "bdist_wheel" if wheel else "sdist",
+        "pyversion": "py3" if wheel else "source",
+        "metadata_version": "2.1",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+    }
+    with server.client(auth) as client:
+        return client.post(f"/{repo}/", data=fields, files={"content": (path.name, data)})

@@ -7,7 +7,6 @@ these tests prove the caches are safe).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
@@ -19,11 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from packaging.utils import parse_wheel_filename
 from sqlalchemy import text
 
 from tests.builders import make_wheel
-from tests.integration.server import BIN, Server
+from tests.integration.server import BIN, Server, post_upload
 from wheelyard.db.engine import create_sync_db_engine
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -93,23 +91,6 @@ def get(server: Server, path: str, auth: Auth | None = None) -> httpx.Response:
         return client.get(path, headers={"Accept": JSON_TYPE})
 
 
-def upload(server: Server, path: Path, auth: Auth | None, repo: str = "main") -> httpx.Response:
-    name, version, *_ = parse_wheel_filename(path.name)
-    data = path.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": str(name),
-        "version": str(version),
-        "filetype": "bdist_wheel",
-        "pyversion": "py3",
-        "metadata_version": "2.1",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-    }
-    with server.client(auth) as client:
-        return client.post(f"/{repo}/", data=fields, files={"content": (path.name, data)})
-
-
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
     """Repository settings are re-read at most once a second: wait for them."""
     deadline = time.monotonic() + seconds
@@ -176,7 +157,7 @@ TOKENS: dict[str, list[str]] = {
 @pytest.fixture(scope="module")
 def world(server: Server, dists: Path) -> World:
     wheel = make_wheel(dists, "secret-pkg", "1.0")
-    response = upload(server, wheel, server.admin)
+    response = post_upload(server, wheel, server.admin)
     assert response.status_code == 200, response.text
     users: list[Command] = [
         (["user", "add", name, "--password-stdin"], pw) for name, pw in PASSWORDS.items()
@@ -213,7 +194,7 @@ def test_anonymous_gets_401_everywhere(server: Server, world: World) -> None:
             response = client.get(path, follow_redirects=True)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == REALM, path
-    refused = upload(server, make_wheel(Path(world.wheel.parent), "anon-pkg", "1.0"), None)
+    refused = post_upload(server, make_wheel(Path(world.wheel.parent), "anon-pkg", "1.0"), None)
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == REALM
 
@@ -233,7 +214,7 @@ def test_wrong_credentials_get_401(server: Server, world: World, auth: Auth) -> 
         response = get(server, path, auth)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == REALM
-    refused = upload(server, make_wheel(world.wheel.parent, "wrong-pkg", "1.0"), auth)
+    refused = post_upload(server, make_wheel(world.wheel.parent, "wrong-pkg", "1.0"), auth)
     assert refused.status_code == 401
 
 
@@ -252,7 +233,9 @@ def test_user_without_role_sees_nothing(server: Server, world: World) -> None:
         assert "www-authenticate" not in hidden.headers
     listing = get(server, "/main/simple/", user("nobody"))
     assert "secret-pkg" not in listing.text
-    refused = upload(server, make_wheel(world.wheel.parent, "nobody-pkg", "1.0"), user("nobody"))
+    refused = post_upload(
+        server, make_wheel(world.wheel.parent, "nobody-pkg", "1.0"), user("nobody")
+    )
     assert refused.status_code == 403
 
 
@@ -262,10 +245,10 @@ def test_grant_read_then_upload_is_forbidden(server: Server, world: World) -> No
     for path in world.routes():
         assert get(server, path, user("late")).status_code == 200, path
     wheel = make_wheel(world.wheel.parent, "late-pkg", "1.0")
-    assert upload(server, wheel, user("late")).status_code == 403
+    assert post_upload(server, wheel, user("late")).status_code == 403
     assert get(server, "/main/simple/late-pkg/", server.admin).status_code == 404
     server.cli("perm", "grant", "late", "main", "upload")
-    assert upload(server, wheel, user("late")).status_code == 200
+    assert post_upload(server, wheel, user("late")).status_code == 200
 
 
 def test_read_role(server: Server, world: World) -> None:
@@ -274,26 +257,26 @@ def test_read_role(server: Server, world: World) -> None:
     listing = get(server, "/main/simple/", user("reader")).json()
     assert "secret-pkg" in {project["name"] for project in listing["projects"]}
     wheel = make_wheel(world.wheel.parent, "reader-pkg", "1.0")
-    assert upload(server, wheel, user("reader")).status_code == 403
+    assert post_upload(server, wheel, user("reader")).status_code == 403
     # A new version of an existing project is refused too.
     update = make_wheel(world.wheel.parent, "secret-pkg", "1.1")
-    assert upload(server, update, user("reader")).status_code == 403
+    assert post_upload(server, update, user("reader")).status_code == 403
     assert get(server, "/main/simple/reader-pkg/", server.admin).status_code == 404
 
 
 def test_upload_role(server: Server, world: World) -> None:
     wheel = make_wheel(world.wheel.parent, "uploader-pkg", "1.0")
-    assert upload(server, wheel, user("uploader")).status_code == 200
+    assert post_upload(server, wheel, user("uploader")).status_code == 200
     page = get(server, "/main/simple/uploader-pkg/", user("uploader")).json()
     assert [f["filename"] for f in page["files"]] == [wheel.name]
     # Roles are per repository: nothing on ``other``.
-    assert upload(server, wheel, user("uploader"), repo="other").status_code == 403
+    assert post_upload(server, wheel, user("uploader"), repo="other").status_code == 403
     assert get(server, "/other/simple/", user("uploader")).status_code == 404
 
 
 def test_public_repository(server: Server, world: World) -> None:
     wheel = make_wheel(world.wheel.parent, "pub-pkg", "1.0")
-    eventually(lambda: upload(server, wheel, server.admin, repo="pub").status_code == 200)
+    eventually(lambda: post_upload(server, wheel, server.admin, repo="pub").status_code == 200)
     with server.client() as anonymous:
         page = anonymous.get("/pub/simple/pub-pkg/", headers={"Accept": JSON_TYPE})
         assert page.status_code == 200
@@ -306,11 +289,11 @@ def test_public_repository(server: Server, world: World) -> None:
         # The private repository next to it stays private.
         assert anonymous.get("/main/simple/secret-pkg/").status_code == 401
     other = make_wheel(world.wheel.parent, "pub-other", "1.0")
-    refused = upload(server, other, None, repo="pub")
+    refused = post_upload(server, other, None, repo="pub")
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == REALM
-    assert upload(server, other, user("nobody"), repo="pub").status_code == 403
-    assert upload(server, other, user("reader"), repo="pub").status_code == 403
+    assert post_upload(server, other, user("nobody"), repo="pub").status_code == 403
+    assert post_upload(server, other, user("reader"), repo="pub").status_code == 403
     assert get(server, "/pub/simple/pub-other/", server.admin).status_code == 404
 
 
@@ -325,7 +308,7 @@ def test_token_with_token_user_or_owner_name(server: Server, world: World) -> No
     # Another user's name with the token is refused.
     assert get(server, "/main/simple/", ("reader", secret)).status_code == 401
     wheel = make_wheel(world.wheel.parent, "token-pkg", "1.0")
-    assert upload(server, wheel, ("__token__", secret)).status_code == 200
+    assert post_upload(server, wheel, ("__token__", secret)).status_code == 200
     tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
     assert get(server, "/main/simple/", ("__token__", tampered)).status_code == 401
 
@@ -334,9 +317,9 @@ def test_read_scope_token_cannot_upload(server: Server, world: World) -> None:
     secret = world.tokens["uploader-read"]
     assert get(server, "/main/simple/secret-pkg/", ("__token__", secret)).status_code == 200
     wheel = make_wheel(world.wheel.parent, "read-token-pkg", "1.0")
-    assert upload(server, wheel, ("__token__", secret)).status_code == 403
+    assert post_upload(server, wheel, ("__token__", secret)).status_code == 403
     # The same user's password may upload: the token narrowed it.
-    assert upload(server, wheel, user("uploader")).status_code == 200
+    assert post_upload(server, wheel, user("uploader")).status_code == 200
 
 
 def test_token_for_another_repository_gets_nothing_on_main(server: Server, world: World) -> None:
@@ -345,20 +328,20 @@ def test_token_for_another_repository_gets_nothing_on_main(server: Server, world
         assert get(server, path, ("__token__", secret)).status_code == 404, path
     assert "secret-pkg" not in get(server, "/main/simple/", ("__token__", secret)).text
     wheel = make_wheel(world.wheel.parent, "other-token-pkg", "1.0")
-    assert upload(server, wheel, ("__token__", secret)).status_code == 403
+    assert post_upload(server, wheel, ("__token__", secret)).status_code == 403
     # ... while it works where it was made for (an admin's token).
     eventually(lambda: get(server, "/other/simple/", ("__token__", secret)).status_code == 200)
-    assert upload(server, wheel, ("__token__", secret), repo="other").status_code == 200
+    assert post_upload(server, wheel, ("__token__", secret), repo="other").status_code == 200
 
 
 def test_project_token_uploads_only_its_project(server: Server, world: World) -> None:
     secret = world.tokens["uploader-project"]
     mine = make_wheel(world.wheel.parent, "tok-proj", "1.0")
     theirs = make_wheel(world.wheel.parent, "tok-other", "1.0")
-    assert upload(server, mine, ("__token__", secret)).status_code == 200
-    assert upload(server, theirs, ("__token__", secret)).status_code == 403
+    assert post_upload(server, mine, ("__token__", secret)).status_code == 200
+    assert post_upload(server, theirs, ("__token__", secret)).status_code == 403
     update = make_wheel(world.wheel.parent, "secret-pkg", "1.2")
-    assert upload(server, update, ("__token__", secret)).status_code == 403
+    assert post_upload(server, update, ("__token__", secret)).status_code == 403
     assert get(server, "/main/simple/tok-other/", server.admin).status_code == 404
 
 

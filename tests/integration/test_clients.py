@@ -18,13 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from sqlalchemy import text
 
 from tests.builders import make_sdist, make_wheel
-from tests.integration.server import BIN, Server
+from tests.integration.server import BIN, Server, post_upload
 from wheelyard.db.engine import create_sync_db_engine
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -128,30 +126,9 @@ def pip(*args: str) -> list[str]:
     return [str(BIN / "python"), "-m", "pip", *args, "--no-cache-dir", "--no-input"]
 
 
-def upload(server: Server, path: Path, auth: tuple[str, str] | None = None) -> httpx.Response:
-    """The legacy upload form, as twine sends it."""
-    if path.name.endswith(".whl"):
-        name, version, *_ = parse_wheel_filename(path.name)
-    else:
-        name, version = parse_sdist_filename(path.name)
-    data = path.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": str(name),
-        "version": str(version),
-        "filetype": "bdist_wheel" if path.name.endswith(".whl") else "sdist",
-        "pyversion": "py3",
-        "metadata_version": "2.1",
-        "sha256_digest": sha256(data),
-    }
-    with server.client(auth or server.admin) as client:
-        return client.post("/main/", data=fields, files={"content": (path.name, data)})
-
-
 def must_upload(server: Server, *paths: Path) -> None:
     for path in paths:
-        response = upload(server, path)
+        response = post_upload(server, path, server.admin)
         assert response.status_code == 200, response.text
 
 
