@@ -4,7 +4,6 @@ live server (SQLite and PostgreSQL), authenticated like the package routes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.builders import make_wheel
-from tests.integration.server import Server
+from tests.integration.server import Server, post_upload
 
 API = "/api/v1"
 REALM = 'Basic realm="wheelyard"'
@@ -55,20 +54,6 @@ def refused(response: httpx.Response, status: int) -> str:
     return detail
 
 
-def upload(server: Server, wheel: Path, auth: Auth, repo: str = "main") -> httpx.Response:
-    name, version = wheel.name.split("-")[:2]
-    content = wheel.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "name": name,
-        "version": version,
-        "filetype": "bdist_wheel",
-        "sha256_digest": hashlib.sha256(content).hexdigest(),
-    }
-    with server.client(auth) as client:
-        return client.post(f"/{repo}/", data=fields, files={"content": (wheel.name, content)})
-
-
 def page(server: Server, project: str, repo: str = "main") -> dict[str, Any]:
     with server.client(server.admin) as client:
         response = client.get(f"/{repo}/simple/{project}/", headers={"Accept": JSON_PAGE})
@@ -91,7 +76,9 @@ def world(server: Server, dists: Path) -> World:
             ok(call(server, "PUT", path, server.admin, {"role": role}), 204)
     ok(call(server, "POST", "/repositories", server.admin, {"name": "side", "kind": "hosted"}), 201)
     for version in ("1.0", "1.1"):
-        assert upload(server, make_wheel(dists, "api-pkg", version), user("uploader")).is_success
+        assert post_upload(
+            server, make_wheel(dists, "api-pkg", version), user("uploader")
+        ).is_success
     return World(dists)
 
 
@@ -425,7 +412,9 @@ def test_yank_unyank_and_status(server: Server, world: World) -> None:
 
 def test_deletions(server: Server, world: World) -> None:
     for version in ("1.0", "2.0", "3.0"):
-        assert upload(server, make_wheel(world.dists, "doomed", version), server.admin).is_success
+        assert post_upload(
+            server, make_wheel(world.dists, "doomed", version), server.admin
+        ).is_success
     base = "/repositories/main/projects/doomed"
     refused(call(server, "DELETE", base, user("uploader")), 403)
     one = f"{base}/versions/1.0/files/doomed-1.0-py3-none-any.whl"
@@ -456,7 +445,9 @@ def test_every_mutation_is_audited_with_actor_and_address(server: Server, world:
     """Each kind of change made through the API names its caller and their address."""
     body = {"name": "auditor", "password": PASSWORD, "admin": True}
     ok(call(server, "POST", "/users", server.admin, body), 201)
-    assert upload(server, make_wheel(world.dists, "audited", "1.0"), user("auditor")).is_success
+    assert post_upload(
+        server, make_wheel(world.dists, "audited", "1.0"), user("auditor")
+    ).is_success
     project = "/repositories/main/projects/audited"
     changes: list[tuple[str, str, Any, int]] = [
         ("POST", "/repositories", {"name": "audited", "kind": "hosted"}, 201),

@@ -16,13 +16,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.builders import make_wheel
 from tests.integration.cli_helpers import cli, cli_results, failed
-from tests.integration.server import BIN, Server, base_env, database_url_for, start_server
+from tests.integration.server import (
+    BIN,
+    Server,
+    base_env,
+    database_url_for,
+    post_upload,
+    start_server,
+)
 from tests.integration.test_access import cli_batch
 from wheelyard.db.engine import create_sync_db_engine
 from wheelyard.db.models import AuditRow
@@ -91,20 +97,6 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             running.stop()
 
 
-def upload(server: Server, path: Path, auth: Auth) -> httpx.Response:
-    data = path.read_bytes()
-    name, version = path.name.split("-")[:2]
-    fields = {
-        ":action": "file_upload",
-        "name": name,
-        "version": version,
-        "filetype": "bdist_wheel",
-        "sha256_digest": hashlib.sha256(data).hexdigest(),
-    }
-    with server.client(auth) as client:
-        return client.post("/main/", data=fields, files={"content": (path.name, data)})
-
-
 @dataclass
 class Scenario:
     """What was done: files and a token id."""
@@ -127,8 +119,8 @@ def done(server: Server, dists: Path) -> Scenario:
     alice = ("aud-alice", PASSWORD)
     first, second = make_wheel(dists, "aud-pkg", "1.0"), make_wheel(dists, "aud-pkg", "2.0")
     for wheel in (first, second):
-        assert upload(server, wheel, alice).status_code == 200
-    assert upload(server, first, alice).status_code == 409  # refused: no event, no log line
+        assert post_upload(server, wheel, alice).status_code == 200
+    assert post_upload(server, first, alice).status_code == 409  # refused: no event, no log line
     with server.client(alice) as client:
         assert client.get(f"/main/files/aud-pkg/{first.name}").status_code == 200
     with server.client(("aud-alice", "a-wrong-password")) as client:

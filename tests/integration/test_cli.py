@@ -6,7 +6,6 @@ Independent commands run side by side (``in_parallel``): each one pays for a Pyt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import stat
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from tests.builders import make_sdist, make_wheel, prepend_bytes
-from tests.integration.server import BIN, Server, base_env, start_server
+from tests.integration.server import BIN, Server, base_env, post_upload, start_server
 from wheelyard import __version__
 
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
@@ -73,18 +72,7 @@ def names(result: Result) -> set[str]:
 
 
 def upload(server: Server, path: Path, repo: str = "main") -> None:
-    content = path.read_bytes()
-    name, version = path.name.split("-")[:2]
-    fields = {
-        ":action": "file_upload",
-        "protocol_version": "1",
-        "name": name,
-        "version": version.removesuffix(".tar.gz"),
-        "filetype": "bdist_wheel" if path.name.endswith(".whl") else "sdist",
-        "sha256_digest": hashlib.sha256(content).hexdigest(),
-    }
-    with server.client(server.admin) as client:
-        response = client.post(f"/{repo}/", data=fields, files={"content": (path.name, content)})
+    response = post_upload(server, path, server.admin, repo)
     assert response.status_code == 200, response.text
 
 

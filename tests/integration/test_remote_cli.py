@@ -4,7 +4,6 @@ JSON and exit codes as on the local data, acting as the token's user.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests.builders import make_wheel
-from tests.integration.server import BIN, Server, base_env
+from tests.integration.server import BIN, Server, base_env, post_upload
 
 Result = subprocess.CompletedProcess[str]
 PASSWORD = "remote-cli-password"
@@ -133,16 +132,7 @@ def local(server: Server, commands: list[Sequence[str]]) -> list[Result]:
 
 
 def upload(server: Server, wheel: Path) -> None:
-    name, version = wheel.name.split("-")[:2]
-    content = wheel.read_bytes()
-    fields = {
-        ":action": "file_upload",
-        "name": name,
-        "version": version,
-        "sha256_digest": hashlib.sha256(content).hexdigest(),
-    }
-    with server.client(server.admin) as client:
-        response = client.post("/main/", data=fields, files={"content": (wheel.name, content)})
+    response = post_upload(server, wheel, server.admin)
     assert response.status_code == 200, response.text
 
 
