@@ -190,3 +190,22 @@ def post_upload(
     }
     with server.client(auth) as client:
         return client.post(f"/{repo}/", data=fields, files={"content": (path.name, data)})
+
+
+def twine_command(
+    server: Server, *args: str, user: str, password: str, repo: str = "main"
+) -> list[str]:
+    """``twine upload ARGS`` to ``repo``, with credentials on the command line."""
+    return [
+        str(BIN / "twine"),
+        "upload",
+        "--disable-progress-bar",
+        "--non-interactive",
+        "--repository-url",
+        f"{server.url}/{repo}/",
+        "-u",
+        user,
+        "-p",
+        password,
+        *args,
+    ]

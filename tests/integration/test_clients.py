@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.builders import make_sdist, make_wheel
-from tests.integration.server import BIN, Server, post_upload
+from tests.integration.server import BIN, Server, post_upload, twine_command
 from wheelyard.db.engine import create_sync_db_engine
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -96,22 +96,6 @@ def tokens(server: Server) -> dict[str, str]:
     assert len(values) == len(TOKENS), result.stdout
     assert all(value.startswith("wy_") for value in values), result.stdout
     return dict(zip(TOKENS, values, strict=True))
-
-
-def twine(server: Server, *args: str, user: str, password: str) -> list[str]:
-    return [
-        str(BIN / "twine"),
-        "upload",
-        "--disable-progress-bar",
-        "--non-interactive",
-        "--repository-url",
-        f"{server.url}/main/",
-        "-u",
-        user,
-        "-p",
-        password,
-        *args,
-    ]
 
 
 def uv(*args: str) -> list[str]:
@@ -196,13 +180,15 @@ def tree(server: Server, dists: Path) -> Tree:
 
 def test_twine_upload_with_password(server: Server, dists: Path) -> None:
     files = [make_wheel(dists, "cl-twine-pw", "1.0"), make_sdist(dists, "cl-twine-pw", "1.0")]
-    ok(run(twine(server, *map(str, files), user="admin", password=server.admin[1]), server))
+    ok(run(twine_command(server, *map(str, files), user="admin", password=server.admin[1]), server))
     assert served_files(server, "cl-twine-pw") == {f.name: sha256(f.read_bytes()) for f in files}
 
 
 def test_twine_upload_with_wrong_password_fails(server: Server, dists: Path) -> None:
     wheel = make_wheel(dists, "cl-twine-bad", "1.0")
-    output = failed(run(twine(server, str(wheel), user="admin", password="wrong-pw"), server))
+    output = failed(
+        run(twine_command(server, str(wheel), user="admin", password="wrong-pw"), server)
+    )
     assert "401" in output or "403" in output
     assert served_files(server, "cl-twine-bad") == {}
 
@@ -216,7 +202,7 @@ def test_twine_upload_with_token(
 ) -> None:
     wheel = make_wheel(dists, project, "1.0")
     secret = tokens[kind]
-    ok(run(twine(server, str(wheel), user="__token__", password=secret), server))
+    ok(run(twine_command(server, str(wheel), user="__token__", password=secret), server))
     assert served_files(server, project) == {wheel.name: sha256(wheel.read_bytes())}
 
 
@@ -225,7 +211,9 @@ def test_twine_upload_with_read_token_is_refused(
 ) -> None:
     wheel = make_wheel(dists, "cl-twine-read", "1.0")
     secret = tokens["read"]
-    output = failed(run(twine(server, str(wheel), user="__token__", password=secret), server))
+    output = failed(
+        run(twine_command(server, str(wheel), user="__token__", password=secret), server)
+    )
     assert "403" in output
     assert served_files(server, "cl-twine-read") == {}
 
@@ -234,12 +222,14 @@ def test_twine_skip_existing(server: Server, dists: Path) -> None:
     wheel = make_wheel(dists, "cl-skip", "1.0")
     sdist = make_sdist(dists, "cl-skip", "1.0")
     password = server.admin[1]
-    ok(run(twine(server, str(wheel), user="admin", password=password), server))
+    ok(run(twine_command(server, str(wheel), user="admin", password=password), server))
     # Without --skip-existing the duplicate is an error: the server answers 409.
-    duplicate = failed(run(twine(server, str(wheel), user="admin", password=password), server))
+    duplicate = failed(
+        run(twine_command(server, str(wheel), user="admin", password=password), server)
+    )
     assert "409" in duplicate
     # With it, twine skips the existing file and uploads the new one.
-    command = twine(
+    command = twine_command(
         server, "--skip-existing", str(wheel), str(sdist), user="admin", password=password
     )
     command[:2] = [str(BIN / "python"), "-c", TWINE_WITHOUT_PYPI_ONLY_GUARD, "upload"]

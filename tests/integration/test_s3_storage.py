@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from tests.builders import make_wheel
-from tests.integration.server import BIN, Server, base_env, postgres_database, start_server
+from tests.integration.server import (
+    BIN,
+    Server,
+    base_env,
+    postgres_database,
+    start_server,
+    twine_command,
+)
 from tests.moto_server import (  # noqa: F401 - fixtures are found by name in this module
     AWS_ENV,
     SECRET_ACCESS_KEY,
@@ -89,8 +96,7 @@ def second(
 
 def twine_upload(server: Server, path: Path) -> None:
     result = subprocess.run(
-        [str(BIN / "twine"), "upload", "--disable-progress-bar", "--repository-url",
-         f"{server.url}/main/", "-u", "admin", "-p", server.admin[1], str(path)],
+        twine_command(server, str(path), user="admin", password=server.admin[1]),
         capture_output=True, text=True, env=server.env, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

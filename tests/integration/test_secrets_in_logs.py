@@ -28,6 +28,7 @@ from tests.integration.server import (
     base_env,
     database_url_for,
     start_server,
+    twine_command,
 )
 from tests.integration.test_access import cli_batch
 
@@ -81,7 +82,7 @@ def run_scenario(server: Server, root: Path) -> Scenario:
     secrets |= {"upload token": upload_token, "install token": install_token}
     secrets["revoked token"] = revoked_token
     first, second = make_wheel(root, "sec-pkg", "1.0"), make_wheel(root, "sec-pkg", "2.0")
-    run(server, twine(server, first, "sec-user", PASSWORD))
+    run(server, twine_command(server, str(first), user="sec-user", password=PASSWORD))
     env = {"UV_CACHE_DIR": str(root / "uv-cache"), "UV_PYTHON_DOWNLOADS": "never"}
     publish = [str(BIN / "uv"), "publish", "--publish-url", f"{server.url}/main/"]
     run(server, [*publish, "-u", "__token__", "-p", upload_token, str(second)], env)
@@ -107,22 +108,6 @@ def failed_logins(server: Server, secrets: dict[str, str]) -> None:
         secrets[f"guess {number}"] = f"locking-Guess-{number:04}"
         assert status(server, ("sec-locked", secrets[f"guess {number}"])) == 401
     assert status(server, ("sec-locked", WRONG[0])) == 429
-
-
-def twine(server: Server, path: Path, user: str, password: str) -> list[str]:
-    return [
-        str(BIN / "twine"),
-        "upload",
-        "--disable-progress-bar",
-        "--non-interactive",
-        "--repository-url",
-        f"{server.url}/main/",
-        "-u",
-        user,
-        "-p",
-        password,
-        str(path),
-    ]
 
 
 def index(server: Server, password: str, user: str = "sec-user") -> str:

@@ -6,24 +6,13 @@ import subprocess
 from pathlib import Path
 
 from tests.builders import make_wheel
-from tests.integration.server import BIN, Server
+from tests.integration.server import BIN, Server, twine_command
 
 
 def test_twine_upload_then_pip_install(server: Server, dists: Path, tmp_path: Path) -> None:
     wheel = make_wheel(dists, "smoke-pkg", "1.0")
     upload = subprocess.run(
-        [
-            str(BIN / "twine"),
-            "upload",
-            "--disable-progress-bar",
-            "--repository-url",
-            f"{server.url}/main/",
-            "-u",
-            "admin",
-            "-p",
-            server.admin[1],
-            str(wheel),
-        ],
+        twine_command(server, str(wheel), user="admin", password=server.admin[1]),
         capture_output=True,
         check=False,
         text=True,

@@ -22,7 +22,14 @@ import pytest
 from sqlalchemy import text
 
 from tests.builders import make_wheel
-from tests.integration.server import BIN, Server, base_env, database_url_for, start_server
+from tests.integration.server import (
+    BIN,
+    Server,
+    base_env,
+    database_url_for,
+    start_server,
+    twine_command,
+)
 from tests.oidc import (
     GITHUB_ISSUER,
     JwksServer,
@@ -123,10 +130,11 @@ class World:
         return int(self.sql("SELECT count(*) FROM tokens")[0][0])
 
     def twine(self, repo: str, password: str, *paths: Path, user: str = "__token__") -> Any:
-        command = [str(BIN / "twine"), "upload", "--disable-progress-bar", "--non-interactive"]
-        command += ["--repository-url", f"{self.server.url}/{repo}/", "-u", user, "-p", password]
+        command = twine_command(
+            self.server, *map(str, paths), user=user, password=password, repo=repo
+        )
         return subprocess.run(
-            [*command, *map(str, paths)],
+            command,
             capture_output=True,
             text=True,
             env=self.server.env,
