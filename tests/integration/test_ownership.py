@@ -22,8 +22,8 @@ from sqlalchemy import text
 from tests.builders import make_wheel
 from tests.integration.cli_helpers import cli, cli_results
 from tests.integration.cli_helpers import failed as failed_cleanly
-from tests.integration.server import Server
-from tests.integration.test_access import Command, cli_batch, get, upload
+from tests.integration.server import Server, post_upload
+from tests.integration.test_access import Command, cli_batch, get
 from wheelyard.db.engine import create_sync_db_engine
 
 USERS = {
@@ -70,7 +70,7 @@ def team(server: Server, dists: Path) -> Team:
 
 
 def publish(server: Server, team: Team, project: str, version: str, auth: Auth) -> httpx.Response:
-    return upload(server, team.wheel(project, version), auth)
+    return post_upload(server, team.wheel(project, version), auth)
 
 
 def published(server: Server, team: Team, project: str, version: str, auth: Auth) -> None:
@@ -285,7 +285,7 @@ def test_racing_first_uploads_by_two_users_give_one_owner(server: Server, team: 
         answers = dict(
             zip(
                 wheels,
-                pool.map(lambda name: upload(server, wheels[name], user(name)), wheels),
+                pool.map(lambda name: post_upload(server, wheels[name], user(name)), wheels),
                 strict=True,
             )
         )
