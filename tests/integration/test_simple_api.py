@@ -333,6 +333,28 @@ def test_etag_changes_when_the_page_changes(
     assert changed.json()["versions"] == ["1.0", "1.1"]
 
 
+@pytest.mark.parametrize("accept", [JSON_TYPE, HTML_TYPE, LEGACY_HTML])
+def test_memoized_page_is_answered_as_the_first(
+    server: Server, admin: httpx.Client, dists: Path, accept: str
+) -> None:
+    """The first request renders and memoizes the page; later ones are sent from the memo
+    by a shorter path, which must answer byte for byte and header for header the same."""
+    project = "memo-" + accept.rpartition("/")[2].replace("+", "-").replace(".", "-")
+    must_upload(server, make_wheel(dists, project, "1.0"))
+    answers = [admin.get(f"/main/simple/{project}/", headers={"Accept": accept}) for _ in range(3)]
+    first, *later = answers
+    assert first.status_code == 200
+    assert "server" not in first.headers
+    kept = {name: value for name, value in first.headers.items() if name != "date"}
+    for answer in later:
+        assert answer.status_code == 200
+        assert answer.content == first.content
+        assert {name: value for name, value in answer.headers.items() if name != "date"} == kept
+    head = admin.head(f"/main/simple/{project}/", headers={"Accept": accept})
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(len(first.content))
+
+
 def test_file_download_validators(admin: httpx.Client, published: Published) -> None:
     url = f"/main/files/api-pkg/{published.wheel1.name}"
     response = admin.get(url)

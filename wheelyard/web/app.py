@@ -25,17 +25,19 @@ from wheelyard.web.metrics import MetricsMiddleware
 from wheelyard.wiring import open_runtime
 
 ROUTES = [
+    # Installers' routes first, as routes are tried in order; no later route matches
+    # their paths, but "/simple/..." must win over "/{repo}/simple/...".
+    Route("/simple/{rest:path}", simple.default_repository_redirect),
+    Route("/simple", simple.default_repository_redirect),
+    simple.ProjectPageRoute("/{repo}/simple/{project}/", simple.project_page),
+    Route("/{repo}/files/{project}/{filename}", files.download),
+    Route("/{repo}/simple/", simple.project_listing),
     Route("/_health", health.health),
     Route("/_ready", health.ready),
     Route("/metrics", metrics.metrics),
     Route("/_/oidc/audience", oidc.audience),
     Route("/_/oidc/mint-token", oidc.mint, methods=["POST"]),
-    Route("/simple/{rest:path}", simple.default_repository_redirect),
-    Route("/simple", simple.default_repository_redirect),
-    Route("/{repo}/simple/", simple.project_listing),
-    Route("/{repo}/simple/{project}/", simple.project_page),
     Route("/{repo}/simple/{project}", simple.project_page_without_slash),
-    Route("/{repo}/files/{project}/{filename}", files.download),
     Route("/{repo}/pypi/{project}/json", json_api.project_json),
     Route("/{repo}/pypi/{project}/{version}/json", json_api.project_json),
     Route("/{repo}/", upload.upload, methods=["POST"]),
@@ -74,7 +76,7 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
 
     api = LazyApi()  # FastAPI is imported on the API's first request, not at startup
     app = Starlette(
-        routes=[Mount(API_PREFIX, app=api), *ROUTES],
+        routes=[*ROUTES, Mount(API_PREFIX, app=api)],
         lifespan=lifespan,
         exception_handlers={WheelyardError: handle_wheelyard_error},
         middleware=[Middleware(MetricsMiddleware)],

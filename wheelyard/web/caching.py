@@ -16,24 +16,69 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
 from wheelyard.auth.permissions import Principal
 from wheelyard.core.lru import LruMemo
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
+from wheelyard.web.conditional import etag_matches, etag_of
 
 
 class RenderedPage:
-    """A page as sent: body, ETag, a monotonic deadline for reuse (None: none), and the
-    proxy-cache epoch it was made at (None: made from the catalog alone)."""
+    """A page as sent: body, ETag and the headers of its 200 and 304 answers, a monotonic
+    deadline for reuse (None: none), and the proxy-cache epoch it was made at (None: made
+    from the catalog alone). The headers are made once, as the page is sent many times."""
 
-    __slots__ = ("body", "epoch", "etag", "expires")
+    __slots__ = ("body", "epoch", "etag", "expires", "headers", "not_modified_headers")
 
     def __init__(
-        self, body: bytes, etag: str, expires: float | None, epoch: int | None = None
+        self,
+        body: bytes,
+        content_type: str,
+        public: bool,
+        expires: float | None = None,
+        epoch: int | None = None,
     ) -> None:
         self.body = body
-        self.etag = etag
+        self.etag = etag_of(body)
         self.expires = expires
         self.epoch = epoch
+        cache_control = b"max-age=0, must-revalidate"
+        self.not_modified_headers = [
+            (b"etag", self.etag.encode()),
+            (b"vary", b"Accept"),
+            (b"cache-control", cache_control if public else b"private, " + cache_control),
+        ]
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        self.headers = [
+            *self.not_modified_headers,
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", content_type.encode()),
+        ]
+
+    async def send(self, send: Send, if_none_match: str | None) -> None:
+        """Answer with the page, or 304 when the client's copy (``If-None-Match``) is it."""
+        if etag_matches(if_none_match, self.etag):
+            start = {"type": "http.response.start", "status": 304}
+            await send({**start, "headers": self.not_modified_headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+class PageResponse(Response):
+    """A rendered page as a Starlette response (200, or 304 for a current copy)."""
+
+    def __init__(self, page: RenderedPage, if_none_match: str | None) -> None:
+        super().__init__()
+        self.page = page
+        self.if_none_match = if_none_match
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.page.send(send, self.if_none_match)
 
 
 class CachedPrincipal:
@@ -95,6 +140,13 @@ class ServingCache:
             return await asyncio.shield(task)
         finally:
             self._verifying.pop(key, None)
+
+    def known_principal(self, key: bytes, now: datetime) -> Principal | None:
+        """The principal verified for these credentials, unless its token expired since."""
+        known = self.principals.get(key)
+        if known is None or (known.expires is not None and known.expires <= now):
+            return None
+        return known.principal
 
     def credential_key(self, authorization: str) -> bytes:
         """An HMAC of the Authorization header: the memo never holds a secret in clear."""

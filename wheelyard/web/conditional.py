@@ -14,7 +14,11 @@ def etag_of(body: bytes) -> str:
 
 def matches(request: Request, etag: str) -> bool:
     """Whether ``If-None-Match`` names ``etag`` (or ``*``): the client's copy is current."""
-    header = request.headers.get("if-none-match")
+    return etag_matches(request.headers.get("if-none-match"), etag)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (or ``*``)."""
     if not header:
         return False
     candidates = {value.strip().removeprefix("W/") for value in header.split(",")}

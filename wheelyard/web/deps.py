@@ -7,6 +7,7 @@ import binascii
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from wheelyard.auth.permissions import Principal, Role, can
 from wheelyard.core.errors import Forbidden, NotFound, RepositoryNotFound, Unauthenticated
@@ -57,9 +58,15 @@ def serving_cache(request: Request) -> ServingCache:
 
 async def generation_of(request: Request) -> int:
     """The catalog generation this request works at (read once per request)."""
-    if "wheelyard.generation" not in request.scope:
-        request.scope["wheelyard.generation"] = await serving_cache(request).refresh()
-    generation: int = request.scope["wheelyard.generation"]
+    return await scope_generation(request.scope)
+
+
+async def scope_generation(scope: Scope) -> int:
+    """``generation_of`` for a request not (yet) wrapped in a Request."""
+    if "wheelyard.generation" not in scope:
+        cache: ServingCache = scope["app"].state.serving_cache
+        scope["wheelyard.generation"] = await cache.refresh()
+    generation: int = scope["wheelyard.generation"]
     return generation
 
 
@@ -80,10 +87,9 @@ async def _authenticate(request: Request) -> Principal | None:
     generation = await generation_of(request)
     cache = serving_cache(request)
     key = cache.credential_key(header)
-    now = runtime_of(request).services.clock.now()
-    known = cache.principals.get(key)
-    if known is not None and (known.expires is None or known.expires > now):
-        return known.principal
+    known = cache.known_principal(key, runtime_of(request).services.clock.now())
+    if known is not None:
+        return known
     principal = await cache.verify_once(key, lambda: _verify(request))
     if principal is None:
         raise Unauthenticated("invalid credentials")

@@ -6,25 +6,28 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from wheelyard.auth.permissions import Principal, Role
+from wheelyard.auth.permissions import Principal, Role, can
 from wheelyard.core import serialize
-from wheelyard.core.errors import InvalidInput
+from wheelyard.core.errors import InvalidInput, RepositoryNotFound
 from wheelyard.core.models import ProjectPage, ProjectSummary, RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, normalize
 from wheelyard.core.sources.base import Source
-from wheelyard.web.caching import RenderedPage
-from wheelyard.web.conditional import etag_of, matches
+from wheelyard.web.caching import PageResponse, RenderedPage, ServingCache
 from wheelyard.web.deps import (
     RepositoryDirectory,
     authorized_view,
     generation_of,
     request_context,
     runtime_of,
+    scope_generation,
     serving_cache,
 )
 from wheelyard.web.errors import NotAcceptable
 from wheelyard.web.negotiation import choose_content_type
+from wheelyard.wiring import Runtime
 
 DEFAULT_REPOSITORY = "main"
 UPSTREAM_REUSE_SECONDS = 1.0
@@ -37,22 +40,6 @@ def _content_type(request: Request) -> str:
     if chosen is None:
         raise NotAcceptable()
     return chosen
-
-
-def _respond(
-    request: Request, body: bytes, content_type: str, public: bool, etag: str | None = None
-) -> Response:
-    etag = etag or etag_of(body)
-    headers = {
-        "ETag": etag,
-        "Vary": "Accept",
-        "Cache-Control": "max-age=0, must-revalidate"
-        if public
-        else "private, max-age=0, must-revalidate",
-    }
-    if matches(request, etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=content_type, headers=headers)
 
 
 async def project_listing(request: Request) -> Response:
@@ -70,10 +57,15 @@ async def project_listing(request: Request) -> Response:
         generation = await generation_of(request)
         projects = await source.list_projects(request_context(request))
         body = _render_listing(projects, content_type)
-        cached = RenderedPage(body, etag_of(body), _until(_catalog_only(request, repository)))
+        expires = _until(_catalog_only(request, repository))
+        cached = RenderedPage(body, content_type, repository.public, expires)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
-    return _respond(request, cached.body, content_type, repository.public, cached.etag)
+    return _page_response(request, cached)
+
+
+def _page_response(request: Request, page: RenderedPage) -> Response:
+    return PageResponse(page, request.headers.get("if-none-match"))
 
 
 def _only_readable_project(
@@ -97,7 +89,8 @@ async def _narrowed_listing(
         for project in await source.list_projects(request_context(request))
         if project.name == only
     ]
-    return _respond(request, _render_listing(projects, content_type), content_type, public=False)
+    page = RenderedPage(_render_listing(projects, content_type), content_type, public=False)
+    return _page_response(request, page)
 
 
 def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
@@ -127,19 +120,84 @@ async def project_page(request: Request) -> Response:
     content_type = _content_type(request)
     cache = serving_cache(request)
     key = (name, project, content_type)
-    epoch = _proxy_epoch(request)
-    cached = cache.pages.get(key)
-    if cached is None or (cached.epoch is not None and cached.epoch != epoch):
+    epoch = _proxy_epoch(runtime_of(request))
+    cached = _current(cache.pages.get(key), epoch)
+    if cached is None:
         generation = await generation_of(request)
         page = await source.get_project_page(project, request_context(request))
         body = _render_page(page, content_type)
         if _served_from_catalog(request, repository, page):
-            cached = RenderedPage(body, etag_of(body), None)
+            cached = RenderedPage(body, content_type, repository.public)
         else:
-            cached = RenderedPage(body, etag_of(body), _until(catalog_only=False), epoch)
+            expires = _until(catalog_only=False)
+            cached = RenderedPage(body, content_type, repository.public, expires, epoch)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
-    return _respond(request, cached.body, content_type, repository.public, cached.etag)
+    return _page_response(request, cached)
+
+
+def _current(page: RenderedPage | None, epoch: int) -> RenderedPage | None:
+    """A memoized page, unless it was made from proxy caches that have learnt since."""
+    if page is None or (page.epoch is not None and page.epoch != epoch):
+        return None
+    return page
+
+
+class ProjectPageRoute(Route):
+    """The project-page route, answered straight from the memos when it can be.
+
+    Installers ask for project pages more than for anything else, and for a memoized
+    page Starlette's request and response objects cost more than the lookups. When the
+    caller's credentials, the repository and the page are all memoized, the page is sent
+    from here, with the very checks ``project_page`` makes; anything else, errors
+    included, takes ``project_page``, which fills the memos.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in ("GET", "HEAD") and not scope["query_string"]:
+            page = await _memoized_page(scope)
+            if page is not None:
+                await page.send(send, _header(scope, b"if-none-match"))
+                return
+        await super().handle(scope, receive, send)
+
+
+async def _memoized_page(scope: Scope) -> RenderedPage | None:
+    """The page ``project_page`` would answer with from its memo, if it would."""
+    name, project = scope["path_params"]["repo"], scope["path_params"]["project"]
+    if normalize(project) != project:
+        return None  # redirected by project_page
+    state = scope["app"].state
+    cache: ServingCache = state.serving_cache
+    runtime: Runtime = state.runtime
+    generation = await scope_generation(scope)
+    principal = None
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        now = runtime.services.clock.now()
+        principal = cache.known_principal(cache.credential_key(authorization), now)
+        if principal is None:
+            return None
+    directory: RepositoryDirectory = state.directory
+    try:
+        repository, _ = await directory.get(name, generation)
+    except RepositoryNotFound:
+        return None
+    if not can(principal, Role.READ, repository, ProjectName(project)):
+        return None
+    content_type = choose_content_type(_header(scope, b"accept"))
+    if content_type is None:
+        return None
+    return _current(cache.pages.get((name, project, content_type)), _proxy_epoch(runtime))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header, as Starlette's ``Headers.get`` gives it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
 
 
 def _until(catalog_only: bool) -> float | None:
@@ -156,10 +214,10 @@ def _until(catalog_only: bool) -> float | None:
     return None if catalog_only else time.monotonic() + UPSTREAM_REUSE_SECONDS
 
 
-def _proxy_epoch(request: Request) -> int:
+def _proxy_epoch(runtime: Runtime) -> int:
     """How much this process's proxy caches have learnt: a proxied page made at an earlier
     epoch may lack a file's size or metadata hash that are known now."""
-    proxies = runtime_of(request).proxies
+    proxies = runtime.proxies
     return 0 if proxies is None else proxies.epoch.value
 
 

@@ -1,0 +1,205 @@
+"""The project-page route's memo path: it answers only what ``project_page`` would answer
+from its memo, and hands everything else to ``project_page``."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Message
+
+from wheelyard.auth.permissions import Principal, Role, TokenLimits
+from wheelyard.core.errors import RepositoryNotFound
+from wheelyard.core.models import RepositoryConfig, RepositoryKind
+from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
+from wheelyard.web.caching import CachedPrincipal, RenderedPage, ServingCache
+from wheelyard.web.simple import ProjectPageRoute
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+PRIVATE = RepositoryConfig(1, "main", RepositoryKind.HOSTED)
+PUBLIC = RepositoryConfig(2, "open", RepositoryKind.HOSTED, public=True)
+READER = Principal(7, "reader", roles={PRIVATE.id: Role.READ})
+CREDENTIALS = "Basic " + base64.b64encode(b"reader:secret").decode()
+
+
+class Generation:
+    async def current(self) -> int:
+        return 1
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Directory:
+    repositories: dict[str, RepositoryConfig] = field(
+        default_factory=lambda: {PRIVATE.name: PRIVATE, PUBLIC.name: PUBLIC}
+    )
+
+    async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, None]:
+        if name not in self.repositories:
+            raise RepositoryNotFound(name)
+        return self.repositories[name], None
+
+
+@dataclass
+class Setup:
+    """A route whose endpoint records that the ordinary path was taken."""
+
+    cache: ServingCache
+    epoch: SimpleNamespace
+    slow_calls: list[str] = field(default_factory=list)
+
+    async def endpoint(self, request: Request) -> Response:
+        self.slow_calls.append(request.url.path)
+        return PlainTextResponse("ordinary path")
+
+    def state(self) -> SimpleNamespace:
+        clock = SimpleNamespace(now=lambda: NOW)
+        runtime = SimpleNamespace(
+            services=SimpleNamespace(clock=clock), proxies=SimpleNamespace(epoch=self.epoch)
+        )
+        return SimpleNamespace(serving_cache=self.cache, directory=Directory(), runtime=runtime)
+
+    async def get(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        query: bytes = b"",
+    ) -> tuple[int, dict[bytes, bytes], bytes]:
+        route = ProjectPageRoute("/{repo}/simple/{project}/", self.endpoint)
+        _, repo, _, project, _ = path.split("/")
+        scope: dict[str, Any] = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "query_string": query,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+            "path_params": {"repo": repo, "project": project},
+            "app": SimpleNamespace(state=self.state()),
+            "starlette.exception_handlers": ({}, {}),
+        }
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await route.handle(scope, receive, send)
+        start, *bodies = sent
+        return start["status"], dict(start["headers"]), b"".join(m["body"] for m in bodies)
+
+
+@pytest.fixture
+async def setup() -> Setup:
+    cache = ServingCache(Generation())
+    await cache.refresh()
+    key = cache.credential_key(CREDENTIALS)
+    cache.principals.put(key, CachedPrincipal(READER, None))
+    for repo, public in (("main", False), ("open", True)):
+        page = RenderedPage(b'{"files": []}', JSON_CONTENT_TYPE, public)
+        cache.pages.put((repo, "pkg", JSON_CONTENT_TYPE), page)
+    return Setup(cache, SimpleNamespace(value=0))
+
+
+READ_AS_READER = {"Authorization": CREDENTIALS, "Accept": JSON_CONTENT_TYPE}
+
+
+async def test_a_memoized_page_is_sent_without_the_ordinary_path(setup: Setup) -> None:
+    status, headers, body = await setup.get("/main/simple/pkg/", READ_AS_READER)
+    assert (status, body, setup.slow_calls) == (200, b'{"files": []}', [])
+    assert headers[b"content-type"] == JSON_CONTENT_TYPE.encode()
+    assert headers[b"content-length"] == b"13"
+    assert headers[b"cache-control"] == b"private, max-age=0, must-revalidate"
+    assert headers[b"vary"] == b"Accept"
+    etag = headers[b"etag"].decode()
+    status, headers, body = await setup.get(
+        "/main/simple/pkg/", {**READ_AS_READER, "If-None-Match": f'"other", {etag}'}
+    )
+    assert (status, body, headers[b"etag"]) == (304, b"", etag.encode())
+    assert b"content-length" not in headers
+    status, _, _ = await setup.get("/main/simple/pkg/", READ_AS_READER, method="HEAD")
+    assert (status, setup.slow_calls) == (200, [])
+
+
+async def test_a_public_page_is_sent_to_anyone(setup: Setup) -> None:
+    status, headers, _ = await setup.get("/open/simple/pkg/", {"Accept": JSON_CONTENT_TYPE})
+    assert (status, headers[b"cache-control"]) == (200, b"max-age=0, must-revalidate")
+    assert setup.slow_calls == []
+
+
+def _expired(setup: Setup) -> None:
+    token = TokenLimits("t1", expires=NOW - timedelta(seconds=1))
+    principal = Principal(7, "reader", roles={PRIVATE.id: Role.READ}, token=token)
+    key = setup.cache.credential_key(CREDENTIALS)
+    setup.cache.principals.put(key, CachedPrincipal(principal, token.expires))
+
+
+def _no_role(setup: Setup) -> None:
+    key = setup.cache.credential_key(CREDENTIALS)
+    setup.cache.principals.put(key, CachedPrincipal(Principal(8, "stranger"), None))
+
+
+def _page_made_before_the_proxy_cache_learnt(setup: Setup) -> None:
+    page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, epoch=0)
+    setup.cache.pages.put(("main", "pkg", JSON_CONTENT_TYPE), page)
+    setup.epoch.value = 1
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "change"),
+    [
+        pytest.param("/main/simple/pkg/", {"Accept": JSON_CONTENT_TYPE}, None, id="anonymous"),
+        pytest.param(
+            "/main/simple/pkg/",
+            {"Authorization": "Basic " + base64.b64encode(b"reader:wrong").decode()},
+            None,
+            id="unverified-credentials",
+        ),
+        pytest.param("/main/simple/pkg/", READ_AS_READER, _expired, id="expired-token"),
+        pytest.param("/main/simple/pkg/", READ_AS_READER, _no_role, id="no-read-role"),
+        pytest.param("/gone/simple/pkg/", READ_AS_READER, None, id="unknown-repository"),
+        pytest.param("/main/simple/Pkg/", READ_AS_READER, None, id="not-normalized"),
+        pytest.param("/main/simple/other/", READ_AS_READER, None, id="not-memoized"),
+        pytest.param(
+            "/main/simple/pkg/",
+            {**READ_AS_READER, "Accept": LEGACY_HTML_CONTENT_TYPE},
+            None,
+            id="other-representation",
+        ),
+        pytest.param(
+            "/main/simple/pkg/", {**READ_AS_READER, "Accept": "text/plain"}, None, id="406"
+        ),
+        pytest.param(
+            "/main/simple/pkg/",
+            READ_AS_READER,
+            _page_made_before_the_proxy_cache_learnt,
+            id="stale-proxy-epoch",
+        ),
+    ],
+)
+async def test_anything_else_takes_the_ordinary_path(
+    setup: Setup, path: str, headers: dict[str, str], change: Any
+) -> None:
+    if change is not None:
+        change(setup)
+    status, _, body = await setup.get(path, headers)
+    assert (status, body, setup.slow_calls) == (200, b"ordinary path", [path])
+
+
+async def test_queries_and_other_methods_take_the_ordinary_path(setup: Setup) -> None:
+    await setup.get("/main/simple/pkg/", READ_AS_READER, query=b"format=text/html")
+    assert setup.slow_calls == ["/main/simple/pkg/"]
+    with pytest.raises(HTTPException) as raised:  # answered 405 by the error handlers
+        await setup.get("/main/simple/pkg/", READ_AS_READER, method="POST")
+    assert raised.value.status_code == 405
