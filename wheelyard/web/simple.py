@@ -30,7 +30,7 @@ from wheelyard.web.negotiation import choose_content_type
 from wheelyard.wiring import Runtime
 
 DEFAULT_REPOSITORY = "main"
-UPSTREAM_REUSE_SECONDS = 1.0
+UPSTREAM_REUSE_SECONDS = 10.0
 
 
 def _content_type(request: Request) -> str:
@@ -57,7 +57,7 @@ async def project_listing(request: Request) -> Response:
         generation = await generation_of(request)
         projects = await source.list_projects(request_context(request))
         body = _render_listing(projects, content_type)
-        expires = _until(_catalog_only(request, repository))
+        expires = _reuse_deadline(request, repository)
         cached = RenderedPage(body, content_type, repository.public, expires)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
@@ -93,19 +93,36 @@ async def _narrowed_listing(
     return _page_response(request, page)
 
 
-def _catalog_only(request: Request, repository: RepositoryConfig) -> bool:
-    """Whether the whole view (the repository and its upstreams) is hosted."""
+def _reuse_deadline(request: Request, repository: RepositoryConfig) -> float | None:
+    """Until when a rendered page or listing of this view may be reused, besides the
+    catalog generation (None: for as long as the generation lasts).
+
+    What is made from the catalog alone changes only with it. What proxy caches served
+    (PyPI's listing has hundreds of thousands of names) is reused for a few seconds, and
+    never longer than the shortest cache TTL of the proxies in the view: going through
+    the source chain per request would cost far more than the moment it may lag the proxy
+    cache, which itself keeps upstream pages for that TTL. A proxied project page is also
+    made again as soon as this process's proxy cache learns something (``_proxy_epoch``).
+    Yanks, claims, filters and repository settings are catalog changes, so they still
+    take effect at the very next request.
+    """
     directory: RepositoryDirectory = request.app.state.directory
     known = directory.repositories or {}
+    window: float | None = None
     pending, seen = [repository.name], set[str]()
     while pending:
-        current = known.get(pending.pop())
-        if current is None or current.kind is not RepositoryKind.HOSTED:
-            return False
-        if current.name not in seen:
-            seen.add(current.name)
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        current = known.get(name)
+        if current is None:
+            window = 0.0
+        elif current.kind is not RepositoryKind.HOSTED:
+            window = min(UPSTREAM_REUSE_SECONDS if window is None else window, current.cache_ttl)
+        if current is not None:
             pending.extend(current.upstreams)
-    return True
+    return None if window is None else time.monotonic() + window
 
 
 async def project_page(request: Request) -> Response:
@@ -129,7 +146,7 @@ async def project_page(request: Request) -> Response:
         if _served_from_catalog(request, repository, page):
             cached = RenderedPage(body, content_type, repository.public)
         else:
-            expires = _until(catalog_only=False)
+            expires = _reuse_deadline(request, repository)
             cached = RenderedPage(body, content_type, repository.public, expires, epoch)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
@@ -198,20 +215,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
-
-
-def _until(catalog_only: bool) -> float | None:
-    """Until when a rendered page or listing may be reused, besides the catalog generation.
-
-    What is made from the catalog alone changes only with it. What the proxy cache
-    served (PyPI's listing has hundreds of thousands of names) is reused for a moment:
-    going through the source chain per request would cost far more than the moment it
-    may lag the proxy cache, which itself keeps upstream pages for the repository's
-    cache TTL; a proxied project page is also made again as soon as this process's proxy
-    cache learns something (``_proxy_epoch``). Yanks, claims, filters and repository
-    settings are catalog changes, so they still take effect at the very next request.
-    """
-    return None if catalog_only else time.monotonic() + UPSTREAM_REUSE_SECONDS
 
 
 def _proxy_epoch(runtime: Runtime) -> int:

@@ -1,9 +1,11 @@
 """The project-page route's memo path: it answers only what ``project_page`` would answer
-from its memo, and hands everything else to ``project_page``."""
+from its memo, and hands everything else to ``project_page``; and how long a rendered
+view is reused."""
 
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -20,7 +22,7 @@ from wheelyard.core.errors import RepositoryNotFound
 from wheelyard.core.models import RepositoryConfig, RepositoryKind
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 from wheelyard.web.caching import CachedPrincipal, RenderedPage, ServingCache
-from wheelyard.web.simple import ProjectPageRoute
+from wheelyard.web.simple import UPSTREAM_REUSE_SECONDS, ProjectPageRoute, _reuse_deadline
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PRIVATE = RepositoryConfig(1, "main", RepositoryKind.HOSTED)
@@ -203,3 +205,31 @@ async def test_queries_and_other_methods_take_the_ordinary_path(setup: Setup) ->
     with pytest.raises(HTTPException) as raised:  # answered 405 by the error handlers
         await setup.get("/main/simple/pkg/", READ_AS_READER, method="POST")
     assert raised.value.status_code == 405
+
+
+def _view(*repositories: RepositoryConfig) -> Any:
+    directory = SimpleNamespace(repositories={repo.name: repo for repo in repositories})
+    return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(directory=directory)))
+
+
+def test_how_long_a_rendered_view_is_reused() -> None:
+    hosted = RepositoryConfig(1, "main", RepositoryKind.HOSTED, upstreams=("pypi", "mirror"))
+    slow = RepositoryConfig(2, "pypi", RepositoryKind.PROXY, url="http://u/", cache_ttl=600)
+    now = time.monotonic()
+    alone = RepositoryConfig(4, "alone", RepositoryKind.HOSTED)
+    assert _reuse_deadline(_view(alone), alone) is None  # the catalog alone: no deadline
+    unknown = _reuse_deadline(_view(hosted), hosted)  # upstreams it cannot see: no reuse
+    assert unknown is not None
+    assert unknown <= time.monotonic()
+    merged = RepositoryConfig(5, "merged", RepositoryKind.HOSTED, upstreams=("pypi",))
+    deadline = _reuse_deadline(_view(merged, slow), merged)
+    assert deadline is not None
+    assert now + UPSTREAM_REUSE_SECONDS <= deadline <= time.monotonic() + UPSTREAM_REUSE_SECONDS
+    brief = RepositoryConfig(3, "mirror", RepositoryKind.PROXY, url="http://m/", cache_ttl=2)
+    deadline = _reuse_deadline(_view(hosted, slow, brief), hosted)
+    assert deadline is not None
+    assert deadline <= time.monotonic() + 2
+    always = RepositoryConfig(3, "mirror", RepositoryKind.PROXY, url="http://m/", cache_ttl=0)
+    deadline = _reuse_deadline(_view(hosted, slow, always), hosted)
+    assert deadline is not None
+    assert deadline <= time.monotonic()
