@@ -231,6 +231,24 @@ def test_each_path_records_who_what_when_and_where(
     assert abs(at.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=5)
 
 
+def test_every_download_is_recorded_also_when_answered_from_the_memo(
+    server: Server, dists: Path
+) -> None:
+    wheel = make_wheel(dists, "aud-memo", "1.0")
+    assert post_upload(server, wheel, server.admin).status_code == 200
+    with server.client(server.admin) as client:
+        for _ in range(3):  # the first fills the download memo
+            assert client.get(f"/main/files/aud-memo/{wheel.name}").content == wheel.read_bytes()
+            assert client.get(f"/main/files/aud-memo/{wheel.name}.metadata").status_code == 200
+
+    def recorded() -> list[dict[str, Any]]:
+        return events(server, "action = 'download' AND project = 'aud-memo'")
+
+    eventually(lambda: len(recorded()) >= 3)
+    time.sleep(0.5)  # nothing more arrives: metadata reads are not downloads
+    assert [(row["actor"], row["filename"]) for row in recorded()] == [("admin", wheel.name)] * 3
+
+
 def test_event_details_name_what_changed(server: Server, done: Scenario) -> None:
     (upload_event,) = events(server, "action = 'upload' AND filename = :name", name=done.first.name)
     assert upload_event["detail"]["sha256"] == hashlib.sha256(done.first.read_bytes()).hexdigest()

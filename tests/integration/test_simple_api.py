@@ -355,6 +355,32 @@ def test_memoized_page_is_answered_as_the_first(
     assert head.headers["content-length"] == str(len(first.content))
 
 
+@pytest.mark.parametrize("suffix", ["", ".metadata"])
+def test_memoized_download_is_answered_as_the_first(
+    server: Server, admin: httpx.Client, dists: Path, suffix: str
+) -> None:
+    """Where a file is, is memoized by the first download; later ones (whole, ranges,
+    conditional, HEAD) are served from the memo and must answer exactly the same."""
+    wheel = make_wheel(dists, "memo-dl" + suffix.replace(".", "-"), "1.0")
+    must_upload(server, wheel)
+    url = f"/main/files/{wheel.name.split('-')[0].replace('_', '-')}/{wheel.name}{suffix}"
+    first, *later = [admin.get(url) for _ in range(3)]
+    assert first.status_code == 200
+    expected = wheel.read_bytes() if not suffix else wheel_metadata(wheel)
+    assert first.content == expected
+    kept = {name: value for name, value in first.headers.items() if name != "date"}
+    for answer in later:
+        assert answer.content == expected
+        assert {name: value for name, value in answer.headers.items() if name != "date"} == kept
+    part = admin.get(url, headers={"Range": "bytes=2-9"})
+    assert (part.status_code, part.content) == (206, expected[2:10])
+    current = admin.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert (current.status_code, current.content) == (304, b"")
+    head = admin.head(url)
+    assert (head.status_code, head.headers["content-length"]) == (200, str(len(expected)))
+    assert admin.get(url.replace("memo-dl", "MEMO_dl")).content == expected  # names normalize
+
+
 def test_file_download_validators(admin: httpx.Client, published: Published) -> None:
     url = f"/main/files/api-pkg/{published.wheel1.name}"
     response = admin.get(url)

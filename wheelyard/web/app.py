@@ -30,7 +30,7 @@ ROUTES = [
     Route("/simple/{rest:path}", simple.default_repository_redirect),
     Route("/simple", simple.default_repository_redirect),
     simple.ProjectPageRoute("/{repo}/simple/{project}/", simple.project_page),
-    Route("/{repo}/files/{project}/{filename}", files.download),
+    files.DownloadRoute("/{repo}/files/{project}/{filename}", files.download),
     Route("/{repo}/simple/", simple.project_listing),
     Route("/_health", health.health),
     Route("/_ready", health.ready),

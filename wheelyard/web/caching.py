@@ -14,13 +14,16 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from wheelyard.auth.permissions import Principal
 from wheelyard.core.lru import LruMemo
+from wheelyard.core.models import InlineBytes, StoredBlob
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 from wheelyard.web.conditional import etag_matches, etag_of
 
@@ -89,14 +92,31 @@ class CachedPrincipal:
         self.expires = expires
 
 
-class PageMemo(LruMemo[RenderedPage]):
-    """Rendered pages; an entry past its deadline is dropped when looked up."""
+class Expiring(Protocol):
+    @property
+    def expires(self) -> float | None: ...
 
-    def get(self, key: Hashable) -> RenderedPage | None:
-        page = super().get(key)
-        if page is not None and page.expires is not None and page.expires < time.monotonic():
+
+E = TypeVar("E", bound=Expiring)
+
+
+class ExpiringMemo(LruMemo[E]):
+    """Memoized answers; one past its deadline (``expires``) is dropped when looked up."""
+
+    def get(self, key: Hashable) -> E | None:
+        entry = super().get(key)
+        if entry is not None and entry.expires is not None and entry.expires < time.monotonic():
             return None
-        return page
+        return entry
+
+
+@dataclass(frozen=True)
+class MemoizedDownload:
+    """Where a download's bytes are (a stored blob, or bytes held in memory), and until
+    when that answer may be reused besides the catalog generation (None: no deadline)."""
+
+    descriptor: StoredBlob | InlineBytes
+    expires: float | None
 
 
 class ServingCache:
@@ -107,7 +127,8 @@ class ServingCache:
         self.generation = -1
         self._key = secrets.token_bytes(32)
         self.principals: LruMemo[CachedPrincipal] = LruMemo(capacity)
-        self.pages = PageMemo(capacity)
+        self.pages: ExpiringMemo[RenderedPage] = ExpiringMemo(capacity)
+        self.downloads: ExpiringMemo[MemoizedDownload] = ExpiringMemo(capacity)
         self._verifying: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     async def refresh(self) -> int:
@@ -119,6 +140,7 @@ class ServingCache:
         if current != self.generation:
             self.principals.clear()
             self.pages.clear()
+            self.downloads.clear()
             self.generation = current
         REQUEST_GENERATION.set(current)
         return current

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -11,13 +12,15 @@ from starlette.types import Scope
 
 from wheelyard.auth.permissions import Principal, Role, can
 from wheelyard.core.errors import Forbidden, NotFound, RepositoryNotFound, Unauthenticated
-from wheelyard.core.models import RepositoryConfig, RequestContext
+from wheelyard.core.models import RepositoryConfig, RepositoryKind, RequestContext
 from wheelyard.core.names import ProjectName
 from wheelyard.core.sources.base import Source
 from wheelyard.services.authentication import Authenticator
 from wheelyard.services.repositories import list_repositories
 from wheelyard.web.caching import CachedPrincipal, ServingCache
 from wheelyard.wiring import Runtime, build_source
+
+UPSTREAM_REUSE_SECONDS = 10.0
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -165,3 +168,70 @@ async def authorized_view(
 def request_context(request: Request) -> RequestContext:
     runtime = runtime_of(request)
     return RequestContext(now=runtime.services.clock.now())
+
+
+def header_of(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header, as Starlette's ``Headers.get`` gives it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def memoized_read_access(
+    scope: Scope, repository_name: str, project: ProjectName
+) -> tuple[RepositoryConfig, Principal | None] | None:
+    """The repository and the caller, when the caller's credentials are memoized and allow
+    reading ``project``: the checks ``authorized_view`` makes, for the memoized answers'
+    short path. None: let ``authorized_view`` decide (and answer any error)."""
+    state = scope["app"].state
+    cache: ServingCache = state.serving_cache
+    generation = await scope_generation(scope)
+    principal = None
+    authorization = header_of(scope, b"authorization")
+    if authorization:
+        now = state.runtime.services.clock.now()
+        principal = cache.known_principal(cache.credential_key(authorization), now)
+        if principal is None:
+            return None
+    directory: RepositoryDirectory = state.directory
+    try:
+        repository, _ = await directory.get(repository_name, generation)
+    except RepositoryNotFound:
+        return None
+    if not can(principal, Role.READ, repository, project):
+        return None
+    return repository, principal
+
+
+def reuse_deadline(request: Request, repository: RepositoryConfig) -> float | None:
+    """Until when a rendered page or listing of this view may be reused, besides the
+    catalog generation (None: for as long as the generation lasts).
+
+    What is made from the catalog alone changes only with it. What proxy caches served
+    (PyPI's listing has hundreds of thousands of names) is reused for a few seconds, and
+    never longer than the shortest cache TTL of the proxies in the view: going through
+    the source chain per request would cost far more than the moment it may lag the proxy
+    cache, which itself keeps upstream pages for that TTL. A proxied project page is also
+    made again as soon as this process's proxy cache learns something (``_proxy_epoch``).
+    Yanks, claims, filters and repository settings are catalog changes, so they still
+    take effect at the very next request.
+    """
+    directory: RepositoryDirectory = request.app.state.directory
+    known = directory.repositories or {}
+    window: float | None = None
+    pending, seen = [repository.name], set[str]()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        current = known.get(name)
+        if current is None:
+            window = 0.0
+        elif current.kind is not RepositoryKind.HOSTED:
+            window = min(UPSTREAM_REUSE_SECONDS if window is None else window, current.cache_ttl)
+        if current is not None:
+            pending.extend(current.upstreams)
+    return None if window is None else time.monotonic() + window

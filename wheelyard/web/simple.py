@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from wheelyard.auth.permissions import Principal, Role, can
+from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core import serialize
-from wheelyard.core.errors import InvalidInput, RepositoryNotFound
+from wheelyard.core.errors import InvalidInput
 from wheelyard.core.models import ProjectPage, ProjectSummary, RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, normalize
 from wheelyard.core.sources.base import Source
@@ -20,9 +18,11 @@ from wheelyard.web.deps import (
     RepositoryDirectory,
     authorized_view,
     generation_of,
+    header_of,
+    memoized_read_access,
     request_context,
+    reuse_deadline,
     runtime_of,
-    scope_generation,
     serving_cache,
 )
 from wheelyard.web.errors import NotAcceptable
@@ -30,7 +30,6 @@ from wheelyard.web.negotiation import choose_content_type
 from wheelyard.wiring import Runtime
 
 DEFAULT_REPOSITORY = "main"
-UPSTREAM_REUSE_SECONDS = 10.0
 
 
 def _content_type(request: Request) -> str:
@@ -57,7 +56,7 @@ async def project_listing(request: Request) -> Response:
         generation = await generation_of(request)
         projects = await source.list_projects(request_context(request))
         body = _render_listing(projects, content_type)
-        expires = _reuse_deadline(request, repository)
+        expires = reuse_deadline(request, repository)
         cached = RenderedPage(body, content_type, repository.public, expires)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
@@ -93,38 +92,6 @@ async def _narrowed_listing(
     return _page_response(request, page)
 
 
-def _reuse_deadline(request: Request, repository: RepositoryConfig) -> float | None:
-    """Until when a rendered page or listing of this view may be reused, besides the
-    catalog generation (None: for as long as the generation lasts).
-
-    What is made from the catalog alone changes only with it. What proxy caches served
-    (PyPI's listing has hundreds of thousands of names) is reused for a few seconds, and
-    never longer than the shortest cache TTL of the proxies in the view: going through
-    the source chain per request would cost far more than the moment it may lag the proxy
-    cache, which itself keeps upstream pages for that TTL. A proxied project page is also
-    made again as soon as this process's proxy cache learns something (``_proxy_epoch``).
-    Yanks, claims, filters and repository settings are catalog changes, so they still
-    take effect at the very next request.
-    """
-    directory: RepositoryDirectory = request.app.state.directory
-    known = directory.repositories or {}
-    window: float | None = None
-    pending, seen = [repository.name], set[str]()
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        current = known.get(name)
-        if current is None:
-            window = 0.0
-        elif current.kind is not RepositoryKind.HOSTED:
-            window = min(UPSTREAM_REUSE_SECONDS if window is None else window, current.cache_ttl)
-        if current is not None:
-            pending.extend(current.upstreams)
-    return None if window is None else time.monotonic() + window
-
-
 async def project_page(request: Request) -> Response:
     """A project's files; a non-normalized name is redirected to the normalized URL."""
     name = request.path_params["repo"]
@@ -146,7 +113,7 @@ async def project_page(request: Request) -> Response:
         if _served_from_catalog(request, repository, page):
             cached = RenderedPage(body, content_type, repository.public)
         else:
-            expires = _reuse_deadline(request, repository)
+            expires = reuse_deadline(request, repository)
             cached = RenderedPage(body, content_type, repository.public, expires, epoch)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
@@ -174,7 +141,7 @@ class ProjectPageRoute(Route):
         if scope["method"] in ("GET", "HEAD") and not scope["query_string"]:
             page = await _memoized_page(scope)
             if page is not None:
-                await page.send(send, _header(scope, b"if-none-match"))
+                await page.send(send, header_of(scope, b"if-none-match"))
                 return
         await super().handle(scope, receive, send)
 
@@ -184,37 +151,14 @@ async def _memoized_page(scope: Scope) -> RenderedPage | None:
     name, project = scope["path_params"]["repo"], scope["path_params"]["project"]
     if normalize(project) != project:
         return None  # redirected by project_page
-    state = scope["app"].state
-    cache: ServingCache = state.serving_cache
-    runtime: Runtime = state.runtime
-    generation = await scope_generation(scope)
-    principal = None
-    authorization = _header(scope, b"authorization")
-    if authorization:
-        now = runtime.services.clock.now()
-        principal = cache.known_principal(cache.credential_key(authorization), now)
-        if principal is None:
-            return None
-    directory: RepositoryDirectory = state.directory
-    try:
-        repository, _ = await directory.get(name, generation)
-    except RepositoryNotFound:
+    if await memoized_read_access(scope, name, ProjectName(project)) is None:
         return None
-    if not can(principal, Role.READ, repository, ProjectName(project)):
-        return None
-    content_type = choose_content_type(_header(scope, b"accept"))
+    content_type = choose_content_type(header_of(scope, b"accept"))
     if content_type is None:
         return None
-    return _current(cache.pages.get((name, project, content_type)), _proxy_epoch(runtime))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of a request header, as Starlette's ``Headers.get`` gives it."""
-    for key, value in scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
+    state = scope["app"].state
+    cache: ServingCache = state.serving_cache
+    return _current(cache.pages.get((name, project, content_type)), _proxy_epoch(state.runtime))
 
 
 def _proxy_epoch(runtime: Runtime) -> int:

@@ -1,6 +1,6 @@
-"""The project-page route's memo path: it answers only what ``project_page`` would answer
-from its memo, and hands everything else to ``project_page``; and how long a rendered
-view is reused."""
+"""The memo paths of the project-page and download routes: they answer only what
+``project_page`` and ``download`` would answer from their memos, and hand everything else
+to them; and how long a rendered view is reused."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import base64
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,14 +16,17 @@ import pytest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.types import Message
 
 from wheelyard.auth.permissions import Principal, Role, TokenLimits
 from wheelyard.core.errors import RepositoryNotFound
-from wheelyard.core.models import RepositoryConfig, RepositoryKind
+from wheelyard.core.models import InlineBytes, RepositoryConfig, RepositoryKind, StoredBlob
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
-from wheelyard.web.caching import CachedPrincipal, RenderedPage, ServingCache
-from wheelyard.web.simple import UPSTREAM_REUSE_SECONDS, ProjectPageRoute, _reuse_deadline
+from wheelyard.web.caching import CachedPrincipal, MemoizedDownload, RenderedPage, ServingCache
+from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, reuse_deadline
+from wheelyard.web.files import DownloadRoute
+from wheelyard.web.simple import ProjectPageRoute
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PRIVATE = RepositoryConfig(1, "main", RepositoryKind.HOSTED)
@@ -58,6 +62,11 @@ class Setup:
     cache: ServingCache
     epoch: SimpleNamespace
     slow_calls: list[str] = field(default_factory=list)
+    audited: list[Any] = field(default_factory=list)
+    blobs: dict[str, Path] = field(default_factory=dict)
+
+    def blob_path(self, key: str) -> Path | None:
+        return self.blobs.get(key)
 
     async def endpoint(self, request: Request) -> Response:
         self.slow_calls.append(request.url.path)
@@ -65,10 +74,15 @@ class Setup:
 
     def state(self) -> SimpleNamespace:
         clock = SimpleNamespace(now=lambda: NOW)
-        runtime = SimpleNamespace(
-            services=SimpleNamespace(clock=clock), proxies=SimpleNamespace(epoch=self.epoch)
+        services = SimpleNamespace(clock=clock, blobs=SimpleNamespace(local_path=self.blob_path))
+        runtime = SimpleNamespace(services=services, proxies=SimpleNamespace(epoch=self.epoch))
+        audit_buffer = SimpleNamespace(add=self.audited.append)
+        return SimpleNamespace(
+            serving_cache=self.cache,
+            directory=Directory(),
+            runtime=runtime,
+            audit_buffer=audit_buffer,
         )
-        return SimpleNamespace(serving_cache=self.cache, directory=Directory(), runtime=runtime)
 
     async def get(
         self,
@@ -77,15 +91,20 @@ class Setup:
         method: str = "GET",
         query: bytes = b"",
     ) -> tuple[int, dict[bytes, bytes], bytes]:
-        route = ProjectPageRoute("/{repo}/simple/{project}/", self.endpoint)
-        _, repo, _, project, _ = path.split("/")
+        _, repo, kind, project, last = path.split("/")
+        params = {"repo": repo, "project": project}
+        if kind == "files":
+            route: Route = DownloadRoute("/{repo}/files/{project}/{filename}", self.endpoint)
+            params["filename"] = last
+        else:
+            route = ProjectPageRoute("/{repo}/simple/{project}/", self.endpoint)
         scope: dict[str, Any] = {
             "type": "http",
             "method": method,
             "path": path,
             "query_string": query,
             "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-            "path_params": {"repo": repo, "project": project},
+            "path_params": params,
             "app": SimpleNamespace(state=self.state()),
             "starlette.exception_handlers": ({}, {}),
         }
@@ -217,19 +236,66 @@ def test_how_long_a_rendered_view_is_reused() -> None:
     slow = RepositoryConfig(2, "pypi", RepositoryKind.PROXY, url="http://u/", cache_ttl=600)
     now = time.monotonic()
     alone = RepositoryConfig(4, "alone", RepositoryKind.HOSTED)
-    assert _reuse_deadline(_view(alone), alone) is None  # the catalog alone: no deadline
-    unknown = _reuse_deadline(_view(hosted), hosted)  # upstreams it cannot see: no reuse
+    assert reuse_deadline(_view(alone), alone) is None  # the catalog alone: no deadline
+    unknown = reuse_deadline(_view(hosted), hosted)  # upstreams it cannot see: no reuse
     assert unknown is not None
     assert unknown <= time.monotonic()
     merged = RepositoryConfig(5, "merged", RepositoryKind.HOSTED, upstreams=("pypi",))
-    deadline = _reuse_deadline(_view(merged, slow), merged)
+    deadline = reuse_deadline(_view(merged, slow), merged)
     assert deadline is not None
     assert now + UPSTREAM_REUSE_SECONDS <= deadline <= time.monotonic() + UPSTREAM_REUSE_SECONDS
     brief = RepositoryConfig(3, "mirror", RepositoryKind.PROXY, url="http://m/", cache_ttl=2)
-    deadline = _reuse_deadline(_view(hosted, slow, brief), hosted)
+    deadline = reuse_deadline(_view(hosted, slow, brief), hosted)
     assert deadline is not None
     assert deadline <= time.monotonic() + 2
     always = RepositoryConfig(3, "mirror", RepositoryKind.PROXY, url="http://m/", cache_ttl=0)
-    deadline = _reuse_deadline(_view(hosted, slow, always), hosted)
+    deadline = reuse_deadline(_view(hosted, slow, always), hosted)
     assert deadline is not None
     assert deadline <= time.monotonic()
+
+
+WHEEL = "pkg-1.0-py3-none-any.whl"
+
+
+def _memoize_downloads(setup: Setup, wheel: Path) -> None:
+    blob = StoredBlob("blob-key", wheel.stat().st_size, "ab" * 32)
+    setup.blobs["blob-key"] = wheel
+    downloads = setup.cache.downloads
+    downloads.put(("main", "pkg", WHEEL), MemoizedDownload(blob, None))
+    downloads.put(("main", "pkg", WHEEL + ".metadata"), MemoizedDownload(InlineBytes(b"M"), None))
+
+
+async def test_a_memoized_download_is_served_and_audited(setup: Setup, tmp_path: Path) -> None:
+    wheel = tmp_path / WHEEL
+    wheel.write_bytes(b"wheel bytes")
+    _memoize_downloads(setup, wheel)
+    status, headers, body = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
+    assert (status, body, headers[b"etag"]) == (200, b"wheel bytes", b'"' + b"ab" * 32 + b'"')
+    status, _, body = await setup.get(
+        f"/main/files/Pkg/{WHEEL}", {**READ_AS_READER, "Range": "bytes=0-4"}
+    )
+    assert (status, body) == (206, b"wheel")
+    status, _, body = await setup.get(f"/main/files/pkg/{WHEEL}.metadata", READ_AS_READER)
+    assert (status, body, setup.slow_calls) == (200, b"M", [])
+    assert [(event.actor, event.filename) for event in setup.audited] == [("reader", WHEEL)] * 2
+
+
+@pytest.mark.parametrize(
+    ("path", "change"),
+    [
+        pytest.param(f"/main/files/pkg/{WHEEL}", _no_role, id="no-read-role"),
+        pytest.param(f"/main/files/pkg/{WHEEL}", _expired, id="expired-token"),
+        pytest.param(f"/main/files/pkg/{WHEEL}.provenance", None, id="not-memoized"),
+        pytest.param(f"/open/files/pkg/{WHEEL}", None, id="another-repository"),
+    ],
+)
+async def test_other_downloads_take_the_ordinary_path(
+    setup: Setup, tmp_path: Path, path: str, change: Any
+) -> None:
+    wheel = tmp_path / WHEEL
+    wheel.write_bytes(b"wheel bytes")
+    _memoize_downloads(setup, wheel)
+    if change is not None:
+        change(setup)
+    status, _, body = await setup.get(path, READ_AS_READER)
+    assert (status, body, setup.slow_calls, setup.audited) == (200, b"ordinary path", [path], [])
