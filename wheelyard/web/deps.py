@@ -205,18 +205,22 @@ async def memoized_read_access(
     return repository, principal
 
 
-def reuse_deadline(request: Request, repository: RepositoryConfig) -> float | None:
-    """Until when a rendered page or listing of this view may be reused, besides the
-    catalog generation (None: for as long as the generation lasts).
+def reuse_deadline(
+    request: Request, repository: RepositoryConfig, cap: float | None = UPSTREAM_REUSE_SECONDS
+) -> float | None:
+    """Until when an answer made from this view may be reused, besides the catalog
+    generation (None: for as long as the generation lasts).
 
     What is made from the catalog alone changes only with it. What proxy caches served
-    (PyPI's listing has hundreds of thousands of names) is reused for a few seconds, and
-    never longer than the shortest cache TTL of the proxies in the view: going through
-    the source chain per request would cost far more than the moment it may lag the proxy
-    cache, which itself keeps upstream pages for that TTL. A proxied project page is also
-    made again as soon as this process's proxy cache learns something (``_proxy_epoch``).
-    Yanks, claims, filters and repository settings are catalog changes, so they still
-    take effect at the very next request.
+    is reused for no longer than the shortest cache TTL of the proxies in the view, and
+    at most ``cap`` seconds: going through the source chain per request would cost far
+    more than the moment it may lag the proxy cache, which itself keeps upstream pages
+    for that TTL. Pages and listings (PyPI's has hundreds of thousands of names) are
+    capped at a few seconds, as a refreshed upstream page may list new files; where a
+    file's bytes are, which never changes once cached, is not. A proxied project page is
+    also made again as soon as this process's proxy cache learns something
+    (``_proxy_epoch`` in ``simple``). Yanks, claims, filters and repository settings are
+    catalog changes, so they still take effect at the very next request.
     """
     directory: RepositoryDirectory = request.app.state.directory
     known = directory.repositories or {}
@@ -231,7 +235,10 @@ def reuse_deadline(request: Request, repository: RepositoryConfig) -> float | No
         if current is None:
             window = 0.0
         elif current.kind is not RepositoryKind.HOSTED:
-            window = min(UPSTREAM_REUSE_SECONDS if window is None else window, current.cache_ttl)
+            ttl = float(current.cache_ttl)
+            window = min(
+                ttl, cap if cap is not None else ttl, window if window is not None else ttl
+            )
         if current is not None:
             pending.extend(current.upstreams)
     return None if window is None else time.monotonic() + window

@@ -99,7 +99,8 @@ async def download(request: Request) -> Response:
         _audit(request, name, project, filename, principal)
     cache = serving_cache(request)
     if isinstance(descriptor, StoredBlob | InlineBytes) and cache.still_current(generation):
-        memoized = MemoizedDownload(descriptor, reuse_deadline(request, repository))
+        expires = reuse_deadline(request, repository, cap=None)
+        memoized = MemoizedDownload(descriptor, expires)
         cache.downloads.put((name, project, filename), memoized)
     return await _serve(request, descriptor, _media_type(filename))
 
@@ -110,9 +111,9 @@ class DownloadRoute(Route):
     A warm install asks for every file and its metadata; resolving them through the
     source chain costs several times what sending them does. When the caller's
     credentials and where the file is are memoized (until the catalog generation moves;
-    files of proxied views for at most a few seconds, like their pages), the file is
-    served from here with the checks ``download`` makes; anything else takes
-    ``download``, which fills the memo.
+    in views with a proxy, for no longer than its cache TTL), the file is served from
+    here with the checks ``download`` makes; anything else takes ``download``, which
+    fills the memo.
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

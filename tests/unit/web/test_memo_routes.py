@@ -299,3 +299,11 @@ async def test_other_downloads_take_the_ordinary_path(
         change(setup)
     status, _, body = await setup.get(path, READ_AS_READER)
     assert (status, body, setup.slow_calls, setup.audited) == (200, b"ordinary path", [path], [])
+
+
+def test_where_proxied_files_are_is_reused_for_the_cache_ttl() -> None:
+    merged = RepositoryConfig(5, "merged", RepositoryKind.HOSTED, upstreams=("pypi",))
+    proxy = RepositoryConfig(2, "pypi", RepositoryKind.PROXY, url="http://u/", cache_ttl=600)
+    deadline = reuse_deadline(_view(merged, proxy), merged, cap=None)
+    assert deadline is not None
+    assert time.monotonic() + 590 < deadline <= time.monotonic() + 600
