@@ -113,17 +113,28 @@ class SqlProxyCache:
     async def put_artifacts(
         self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
     ) -> None:
+        rows = {
+            artifact.filename: {
+                "repository_id": repository_id,
+                "filename": artifact.filename,
+                "project": artifact.project,
+                "sha256": artifact.blob.sha256,
+                "size": artifact.blob.size,
+                "blob_key": artifact.blob.key,
+                "fetched_at": fetched_at,
+            }
+            for artifact in artifacts
+        }
+        if not rows:
+            return
         async with self.sessions.begin() as session:
-            for artifact in artifacts:
-                values = {
-                    "project": artifact.project,
-                    "sha256": artifact.blob.sha256,
-                    "size": artifact.blob.size,
-                    "blob_key": artifact.blob.key,
-                    "fetched_at": fetched_at,
-                }
-                keys = {"repository_id": repository_id, "filename": artifact.filename}
-                await _upsert(session, ProxyFileRow, keys, values)
+            statement = _insert_of(session)(ProxyFileRow).values(list(rows.values()))
+            changed = {name: statement.excluded[name] for name in _FILE_VALUES}
+            await session.execute(  # one statement for them all: a file comes with its metadata
+                statement.on_conflict_do_update(
+                    index_elements=["repository_id", "filename"], set_=changed
+                ).execution_options(**QUIET)
+            )
 
     # --- fetch claims ------------------------------------------------------------------
 
@@ -192,6 +203,10 @@ _FILE_COLUMNS = (
 )
 
 
+_FILE_VALUES = ("project", "sha256", "size", "blob_key", "fetched_at")
+"""What a cached file's row says besides its key (repository, filename)."""
+
+
 def _artifact(row: Any) -> CachedArtifact:
     return CachedArtifact(
         row.filename, ProjectName(row.project), StoredBlob(row.blob_key, row.size, row.sha256)
@@ -209,15 +224,8 @@ async def _upsert(
 
     The count comes from RETURNING: drivers do not agree on ``rowcount`` for upserts.
     """
-    dialect = session.get_bind().dialect.name
-    # Each dialect's module is imported only where it is used (memory of every process).
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql as backend
-    else:
-        from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
-    insert = backend.insert
     statement = (
-        insert(table)
+        _insert_of(session)(table)
         .values(**keys, **values)
         .on_conflict_do_update(index_elements=list(keys), set_=values, where=only_if)
         .returning(*(getattr(table, key) for key in keys))
@@ -225,3 +233,13 @@ async def _upsert(
     )
     result = await session.execute(statement)
     return len(result.all())
+
+
+def _insert_of(session: AsyncSession) -> Any:
+    """The dialect's ``insert``, which has ON CONFLICT; each dialect's module is imported
+    only where it is used (memory of every process)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as backend
+    else:
+        from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
+    return backend.insert

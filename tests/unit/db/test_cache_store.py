@@ -1,0 +1,51 @@
+"""The proxy cache's rows on SQLite and PostgreSQL: cached files are upserted together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from wheelyard import config
+from wheelyard.core.models import StoredBlob
+from wheelyard.core.names import ProjectName
+from wheelyard.core.ports import CachedArtifact
+from wheelyard.db.cache_store import SqlProxyCache
+from wheelyard.services.bootstrap import bootstrap
+from wheelyard.services.repositories import list_repositories
+from wheelyard.wiring import Runtime, open_runtime
+
+PROJECT = ProjectName("pkg")
+WHEEL = "pkg-1.0-py3-none-any.whl"
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    settings = config.load({"data_dir": str(tmp_path), "database_url": database_url}, {})
+    opened = await open_runtime(settings)
+    yield opened
+    await opened.close()
+
+
+def artifact(name: str, digest: str) -> CachedArtifact:
+    return CachedArtifact(name, PROJECT, StoredBlob(f"key-{digest}", len(digest), digest * 32))
+
+
+async def test_artifacts_are_kept_together_and_replaced_in_place(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
+    cache = SqlProxyCache(runtime.services.sessions)
+    pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    await cache.put_artifacts(pypi.id, [], now)  # nothing to keep: nothing written
+    first = [artifact(WHEEL, "aa"), artifact(WHEEL + ".metadata", "bb")]
+    await cache.put_artifacts(pypi.id, first, now)
+    assert sorted(await cache.artifacts_of(pypi.id, PROJECT), key=str) == sorted(first, key=str)
+    again = [artifact(WHEEL + ".metadata", "cc"), artifact(WHEEL + ".provenance", "dd")]
+    await cache.put_artifacts(pypi.id, again, now)
+    kept = {a.filename: a for a in await cache.artifacts_of(pypi.id, PROJECT)}
+    assert kept == {a.filename: a for a in [first[0], *again]}
+    assert await cache.get_artifact(pypi.id, WHEEL + ".metadata") == again[0]
