@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Engine, Row, Select, delete, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
+from wheelyard.db.engine import create_sync_db_engine
 from wheelyard.db.generation import UNTRACKED
 from wheelyard.db.models import ProxyFetchRow, ProxyFileRow, ProxyPageRow
+
+_Ts = TypeVarTuple("_Ts")
 
 QUIET = {UNTRACKED: True}
 """Cache writes change nothing the catalog generation guards: hosted pages stay memoized."""
@@ -28,8 +32,24 @@ QUIET = {UNTRACKED: True}
 class SqlProxyCache:
     """Proxy repositories' pages, files and fetch claims, in SQL."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], local_reads: Engine | None = None
+    ) -> None:
         self.sessions = sessions
+        self.local_reads = local_reads
+
+    def close(self) -> None:
+        if self.local_reads is not None:
+            self.local_reads.dispose()
+
+    async def _rows(self, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+        """Run a read: on a SQLite file, directly on the event loop (see
+        ``open_local_reads``); otherwise through the async sessions."""
+        if self.local_reads is not None:
+            with self.local_reads.connect() as connection:
+                return connection.execute(statement).all()
+        async with self.sessions() as session:
+            return (await session.execute(statement)).all()
 
     # --- pages -------------------------------------------------------------------------
 
@@ -39,8 +59,8 @@ class SqlProxyCache:
         statement = select(*_PAGE_COLUMNS).where(
             ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key
         )
-        async with self.sessions() as session:
-            row = (await session.execute(statement)).first()
+        rows = await self._rows(statement)
+        row = rows[0] if rows else None
         if row is None:
             return None
         return CachedPage(
@@ -98,17 +118,14 @@ class SqlProxyCache:
         statement = select(*_FILE_COLUMNS).where(
             ProxyFileRow.repository_id == repository_id, ProxyFileRow.filename == filename
         )
-        async with self.sessions() as session:
-            row = (await session.execute(statement)).first()
-        return None if row is None else _artifact(row)
+        rows = await self._rows(statement)
+        return _artifact(rows[0]) if rows else None
 
     async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
         statement = select(*_FILE_COLUMNS).where(
             ProxyFileRow.repository_id == repository_id, ProxyFileRow.project == project
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
-        return [_artifact(row) for row in rows]
+        return [_artifact(row) for row in await self._rows(statement)]
 
     async def put_artifacts(
         self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
@@ -243,3 +260,17 @@ def _insert_of(session: AsyncSession) -> Any:
     else:
         from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
     return backend.insert
+
+
+def open_local_reads(database_url: str) -> Engine | None:
+    """A synchronous engine for the proxy cache's reads, when the database is a SQLite file.
+
+    These reads (a page, a file's row, a project's files) take microseconds in SQLite, and
+    in WAL mode never wait for writers; through the async driver each one hopped to a
+    worker thread and back several times, which made a cold page or metadata request wait
+    milliseconds. Writes still go through the async sessions.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return create_sync_db_engine(database_url)

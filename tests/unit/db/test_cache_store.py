@@ -1,4 +1,5 @@
-"""The proxy cache's rows on SQLite and PostgreSQL: cached files are upserted together."""
+"""The proxy cache's rows on SQLite (read on the event loop) and PostgreSQL: cached files
+are upserted together, and read back as written."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from wheelyard import config
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
-from wheelyard.core.ports import CachedArtifact
-from wheelyard.db.cache_store import SqlProxyCache
+from wheelyard.core.ports import CachedArtifact, CachedPage
+from wheelyard.db.cache_store import SqlProxyCache, open_local_reads
 from wheelyard.services.bootstrap import bootstrap
 from wheelyard.services.repositories import list_repositories
 from wheelyard.wiring import Runtime, open_runtime
@@ -37,7 +38,9 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
-    cache = SqlProxyCache(runtime.services.sessions)
+    local_reads = open_local_reads(runtime.settings.database_url)
+    assert (local_reads is None) == runtime.settings.database_url.startswith("postgresql")
+    cache = SqlProxyCache(runtime.services.sessions, local_reads)
     pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
     now = datetime(2026, 1, 1, tzinfo=UTC)
     await cache.put_artifacts(pypi.id, [], now)  # nothing to keep: nothing written
@@ -49,3 +52,22 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
     kept = {a.filename: a for a in await cache.artifacts_of(pypi.id, PROJECT)}
     assert kept == {a.filename: a for a in [first[0], *again]}
     assert await cache.get_artifact(pypi.id, WHEEL + ".metadata") == again[0]
+    assert await cache.get_artifact(pypi.id, "missing.whl") is None
+    cache.close()
+
+
+async def test_pages_are_read_back_as_written(runtime: Runtime, tmp_path: Path) -> None:
+    await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
+    cache = SqlProxyCache(
+        runtime.services.sessions, open_local_reads(runtime.settings.database_url)
+    )
+    pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
+    fetched = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    page = CachedPage(b"<html/>", "text/html", "http://u/pkg/", fetched, '"e"', "Fri, 01 Jan 2026")
+    gone = CachedPage(b"", "", "", fetched, found=False)
+    await cache.put_page(pypi.id, "pkg", page)
+    await cache.put_page(pypi.id, "gone", gone)
+    assert await cache.get_page(pypi.id, "pkg") == page
+    assert await cache.get_page(pypi.id, "gone") == gone
+    assert await cache.get_page(pypi.id, "other") is None
+    cache.close()
