@@ -31,7 +31,7 @@ from wheelyard.core.sources.hosted import HostedSource
 from wheelyard.core.sources.merged import MergedSource
 from wheelyard.core.sources.overlay import ViewOverlaySource
 from wheelyard.core.sources.proxy import ProxySource, UpstreamHealth
-from wheelyard.db.cache_store import SqlProxyCache, open_local_reads
+from wheelyard.db.cache_store import SqlProxyCache, open_local
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.engine import create_async_db_engine, create_session_factory
 from wheelyard.db.generation import GenerationReader, open_generation_reader
@@ -95,7 +95,7 @@ def open_proxy_wiring(settings: Settings, services: ServiceContext) -> ProxyWiri
         follow_redirects=True,
         headers={"User-Agent": f"wheelyard/{__version__}"},
     )
-    cache = SqlProxyCache(services.sessions, open_local_reads(settings.database_url))
+    cache = SqlProxyCache(services.sessions, open_local(settings.database_url))
     temporary = settings.data_dir / "proxy-downloads"
     fetches = FileFetches(cache, services.blobs, services.clock, temporary)
     return ProxyWiring(client, cache, services.blobs, fetches)

@@ -8,13 +8,14 @@ untracked: they never raise the catalog generation (see ``db.generation``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Engine, Row, Select, delete, select, update
+from sqlalchemy import Engine, Executable, Row, Select, delete, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
@@ -33,23 +34,61 @@ class SqlProxyCache:
     """Proxy repositories' pages, files and fetch claims, in SQL."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], local_reads: Engine | None = None
+        self, sessions: async_sessionmaker[AsyncSession], local: Engine | None = None
     ) -> None:
         self.sessions = sessions
-        self.local_reads = local_reads
+        self.local = local
+        self.engine: AsyncEngine = sessions.kw["bind"]
+        self.insert = _insert_of(self.engine.dialect.name)
 
     def close(self) -> None:
-        if self.local_reads is not None:
-            self.local_reads.dispose()
+        if self.local is not None:
+            self.local.dispose()
 
     async def _rows(self, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
-        """Run a read: on a SQLite file, directly on the event loop (see
-        ``open_local_reads``); otherwise through the async sessions."""
-        if self.local_reads is not None:
-            with self.local_reads.connect() as connection:
+        """Run a read: on a SQLite file, directly on the event loop (see ``open_local``);
+        otherwise through the async sessions."""
+        if self.local is not None:
+            with self.local.connect() as connection:
                 return connection.execute(statement).all()
         async with self.sessions() as session:
             return (await session.execute(statement)).all()
+
+    async def _write(self, statement: Executable) -> int:
+        """Run a write in its own transaction; how many rows it returned (RETURNING).
+
+        On a SQLite file, the whole transaction runs in one worker thread (one hop, where
+        the async driver makes one per step); otherwise through the async sessions.
+        """
+        statement = statement.execution_options(**QUIET)
+        if self.local is not None:
+            return await asyncio.to_thread(self._write_locally, statement)
+        async with self.engine.begin() as connection:
+            result = await connection.execute(statement)
+            return len(result.all()) if result.returns_rows else 0
+
+    def _write_locally(self, statement: Executable) -> int:
+        assert self.local is not None
+        with self.local.begin() as connection:
+            result = connection.execute(statement)
+            return len(result.all()) if result.returns_rows else 0
+
+    def _upsert(
+        self,
+        table: type[ProxyPageRow] | type[ProxyFileRow] | type[ProxyFetchRow],
+        keys: dict[str, Any],
+        values: dict[str, Any],
+        only_if: Any = None,
+    ) -> Executable:
+        """INSERT … ON CONFLICT DO UPDATE (optionally only where ``only_if``), returning
+        the rows written: drivers do not agree on ``rowcount`` for upserts."""
+        statement: Executable = (
+            self.insert(table)
+            .values(**keys, **values)
+            .on_conflict_do_update(index_elements=list(keys), set_=values, where=only_if)
+            .returning(*(getattr(table, key) for key in keys))
+        )
+        return statement
 
     # --- pages -------------------------------------------------------------------------
 
@@ -84,8 +123,7 @@ class SqlProxyCache:
             "fetched_at": page.fetched_at,
         }
         keys = {"repository_id": repository_id, "project": key}
-        async with self.sessions.begin() as session:
-            await _upsert(session, ProxyPageRow, keys, values)
+        await self._write(self._upsert(ProxyPageRow, keys, values))
 
     async def touch_page(
         self,
@@ -95,22 +133,11 @@ class SqlProxyCache:
         etag: str | None,
         last_modified: str | None,
     ) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(ProxyPageRow)
-                .where(ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key)
-                .values(fetched_at=fetched_at, etag=etag, last_modified=last_modified)
-                .execution_options(**QUIET)
-            )
-
-    async def forget_pages(self, repository_id: int) -> None:
-        """Drop every cached page of a repository (its upstream URL changed)."""
-        async with self.sessions.begin() as session:
-            await session.execute(
-                delete(ProxyPageRow)
-                .where(ProxyPageRow.repository_id == repository_id)
-                .execution_options(**QUIET)
-            )
+        await self._write(
+            update(ProxyPageRow)
+            .where(ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key)
+            .values(fetched_at=fetched_at, etag=etag, last_modified=last_modified)
+        )
 
     # --- files -------------------------------------------------------------------------
 
@@ -144,14 +171,13 @@ class SqlProxyCache:
         }
         if not rows:
             return
-        async with self.sessions.begin() as session:
-            statement = _insert_of(session)(ProxyFileRow).values(list(rows.values()))
-            changed = {name: statement.excluded[name] for name in _FILE_VALUES}
-            await session.execute(  # one statement for them all: a file comes with its metadata
-                statement.on_conflict_do_update(
-                    index_elements=["repository_id", "filename"], set_=changed
-                ).execution_options(**QUIET)
+        statement = self.insert(ProxyFileRow).values(list(rows.values()))
+        changed = {name: statement.excluded[name] for name in _FILE_VALUES}
+        await self._write(  # one statement for them all: a file comes with its metadata
+            statement.on_conflict_do_update(
+                index_elements=["repository_id", "filename"], set_=changed
             )
+        )
 
     # --- fetch claims ------------------------------------------------------------------
 
@@ -164,34 +190,21 @@ class SqlProxyCache:
         stale_before: datetime,
     ) -> bool:
         keys = {"repository_id": repository_id, "filename": filename}
-        async with self.sessions.begin() as session:
-            changed = await _upsert(
-                session,
-                ProxyFetchRow,
-                keys,
-                {"owner": owner, "heartbeat": now},
-                only_if=ProxyFetchRow.heartbeat < stale_before,
-            )
-        return changed == 1
+        values = {"owner": owner, "heartbeat": now}
+        only_if = ProxyFetchRow.heartbeat < stale_before
+        return await self._write(self._upsert(ProxyFetchRow, keys, values, only_if)) == 1
 
     async def refresh_claim(
         self, repository_id: int, filename: str, owner: str, now: datetime
     ) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(ProxyFetchRow)
-                .where(*_claim(repository_id, filename, owner))
-                .values(heartbeat=now)
-                .execution_options(**QUIET)
-            )
+        await self._write(
+            update(ProxyFetchRow)
+            .where(*_claim(repository_id, filename, owner))
+            .values(heartbeat=now)
+        )
 
     async def release_claim(self, repository_id: int, filename: str, owner: str) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(
-                delete(ProxyFetchRow)
-                .where(*_claim(repository_id, filename, owner))
-                .execution_options(**QUIET)
-            )
+        await self._write(delete(ProxyFetchRow).where(*_claim(repository_id, filename, owner)))
 
 
 def _claim(repository_id: int, filename: str, owner: str) -> tuple[Any, ...]:
@@ -230,45 +243,23 @@ def _artifact(row: Any) -> CachedArtifact:
     )
 
 
-async def _upsert(
-    session: AsyncSession,
-    table: type[ProxyPageRow] | type[ProxyFileRow] | type[ProxyFetchRow],
-    keys: dict[str, Any],
-    values: dict[str, Any],
-    only_if: Any = None,
-) -> int:
-    """INSERT … ON CONFLICT DO UPDATE (optionally only where ``only_if``); rows written.
-
-    The count comes from RETURNING: drivers do not agree on ``rowcount`` for upserts.
-    """
-    statement = (
-        _insert_of(session)(table)
-        .values(**keys, **values)
-        .on_conflict_do_update(index_elements=list(keys), set_=values, where=only_if)
-        .returning(*(getattr(table, key) for key in keys))
-        .execution_options(**QUIET)
-    )
-    result = await session.execute(statement)
-    return len(result.all())
-
-
-def _insert_of(session: AsyncSession) -> Any:
+def _insert_of(dialect: str) -> Any:
     """The dialect's ``insert``, which has ON CONFLICT; each dialect's module is imported
     only where it is used (memory of every process)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql as backend
     else:
         from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
     return backend.insert
 
 
-def open_local_reads(database_url: str) -> Engine | None:
-    """A synchronous engine for the proxy cache's reads, when the database is a SQLite file.
+def open_local(database_url: str) -> Engine | None:
+    """A synchronous engine for the proxy cache, when the database is a SQLite file.
 
-    These reads (a page, a file's row, a project's files) take microseconds in SQLite, and
-    in WAL mode never wait for writers; through the async driver each one hopped to a
-    worker thread and back several times, which made a cold page or metadata request wait
-    milliseconds. Writes still go through the async sessions.
+    Its reads (a page, a file's row, a project's files) take microseconds in SQLite, and in
+    WAL mode never wait for writers: they run on the event loop. Its writes run in one
+    worker thread each. Through the async driver, every step of either hopped to a worker
+    thread and back, which made a cold page or metadata request wait milliseconds.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":

@@ -13,7 +13,7 @@ from wheelyard import config
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
-from wheelyard.db.cache_store import SqlProxyCache, open_local_reads
+from wheelyard.db.cache_store import SqlProxyCache, open_local
 from wheelyard.services.bootstrap import bootstrap
 from wheelyard.services.repositories import list_repositories
 from wheelyard.wiring import Runtime, open_runtime
@@ -38,9 +38,9 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
-    local_reads = open_local_reads(runtime.settings.database_url)
-    assert (local_reads is None) == runtime.settings.database_url.startswith("postgresql")
-    cache = SqlProxyCache(runtime.services.sessions, local_reads)
+    local = open_local(runtime.settings.database_url)
+    assert (local is None) == runtime.settings.database_url.startswith("postgresql")
+    cache = SqlProxyCache(runtime.services.sessions, local)
     pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
     now = datetime(2026, 1, 1, tzinfo=UTC)
     await cache.put_artifacts(pypi.id, [], now)  # nothing to keep: nothing written
@@ -58,9 +58,7 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
 
 async def test_pages_are_read_back_as_written(runtime: Runtime, tmp_path: Path) -> None:
     await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
-    cache = SqlProxyCache(
-        runtime.services.sessions, open_local_reads(runtime.settings.database_url)
-    )
+    cache = SqlProxyCache(runtime.services.sessions, open_local(runtime.settings.database_url))
     pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
     fetched = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     page = CachedPage(b"<html/>", "text/html", "http://u/pkg/", fetched, '"e"', "Fri, 01 Jan 2026")
