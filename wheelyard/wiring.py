@@ -24,7 +24,7 @@ from wheelyard.core.models import (
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import BlobStore
 from wheelyard.core.sources.base import Source
-from wheelyard.core.sources.cache import CacheEpoch, CacheMemory, CachingSource
+from wheelyard.core.sources.cache import CacheMemory, CacheVersions, CachingSource
 from wheelyard.core.sources.file_fetch import FileFetches
 from wheelyard.core.sources.filters import FilteredSource, FilterRules
 from wheelyard.core.sources.hosted import HostedSource
@@ -58,8 +58,8 @@ class ProxyWiring:
     fetches: FileFetches
     memories: dict[tuple[int, str], CacheMemory] = field(default_factory=dict)
     health: dict[tuple[int, str], UpstreamHealth] = field(default_factory=dict)
-    epoch: CacheEpoch = field(default_factory=CacheEpoch)
-    """Moves whenever any of this process's proxy caches learns something."""
+    versions: CacheVersions = field(default_factory=CacheVersions)
+    """Move, per project, whenever any of this process's proxy caches learns about it."""
 
     def source(self, repository: RepositoryConfig) -> Source:
         """Filters over the cache over the upstream."""
@@ -74,7 +74,7 @@ class ProxyWiring:
             self.cache,
             self.blobs,
             self.fetches,
-            self.memories.setdefault(key, CacheMemory(self.epoch)),
+            self.memories.setdefault(key, CacheMemory(self.versions)),
         )
         return FilteredSource(cached, FilterRules.of(repository))
 

@@ -30,10 +30,11 @@ from wheelyard.web.conditional import etag_matches, etag_of
 
 class RenderedPage:
     """A page as sent: body, ETag and the headers of its 200 and 304 answers, a monotonic
-    deadline for reuse (None: none), and the proxy-cache epoch it was made at (None: made
-    from the catalog alone). The headers are made once, as the page is sent many times."""
+    deadline for reuse (None: none), and the proxy caches' version of the project it was
+    made at (None: made from the catalog alone). The headers are made once, as the page
+    is sent many times."""
 
-    __slots__ = ("body", "epoch", "etag", "expires", "headers", "not_modified_headers")
+    __slots__ = ("body", "etag", "expires", "headers", "not_modified_headers", "version")
 
     def __init__(
         self,
@@ -41,12 +42,12 @@ class RenderedPage:
         content_type: str,
         public: bool,
         expires: float | None = None,
-        epoch: int | None = None,
+        version: int | None = None,
     ) -> None:
         self.body = body
         self.etag = etag_of(body)
         self.expires = expires
-        self.epoch = epoch
+        self.version = version
         cache_control = b"max-age=0, must-revalidate"
         self.not_modified_headers = [
             (b"etag", self.etag.encode()),

@@ -219,7 +219,7 @@ def reuse_deadline(
     capped at a few seconds, as a refreshed upstream page may list new files; where a
     file's bytes are, which never changes once cached, is not. A proxied project page is
     also made again as soon as this process's proxy cache learns something
-    (``_proxy_epoch`` in ``simple``). Yanks, claims, filters and repository settings are
+    (``_proxy_version`` in ``simple``). Yanks, claims, filters and repository settings are
     catalog changes, so they still take effect at the very next request.
     """
     directory: RepositoryDirectory = request.app.state.directory

@@ -104,8 +104,8 @@ async def project_page(request: Request) -> Response:
     content_type = _content_type(request)
     cache = serving_cache(request)
     key = (name, project, content_type)
-    epoch = _proxy_epoch(runtime_of(request))
-    cached = _current(cache.pages.get(key), epoch)
+    version = _proxy_version(runtime_of(request), project)
+    cached = _current(cache.pages.get(key), version)
     if cached is None:
         generation = await generation_of(request)
         page = await source.get_project_page(project, request_context(request))
@@ -114,15 +114,15 @@ async def project_page(request: Request) -> Response:
             cached = RenderedPage(body, content_type, repository.public)
         else:
             expires = reuse_deadline(request, repository)
-            cached = RenderedPage(body, content_type, repository.public, expires, epoch)
+            cached = RenderedPage(body, content_type, repository.public, expires, version)
         if cache.still_current(generation):
             cache.pages.put(key, cached)
     return _page_response(request, cached)
 
 
-def _current(page: RenderedPage | None, epoch: int) -> RenderedPage | None:
+def _current(page: RenderedPage | None, version: int) -> RenderedPage | None:
     """A memoized page, unless it was made from proxy caches that have learnt since."""
-    if page is None or (page.epoch is not None and page.epoch != epoch):
+    if page is None or (page.version is not None and page.version != version):
         return None
     return page
 
@@ -158,14 +158,15 @@ async def _memoized_page(scope: Scope) -> RenderedPage | None:
         return None
     state = scope["app"].state
     cache: ServingCache = state.serving_cache
-    return _current(cache.pages.get((name, project, content_type)), _proxy_epoch(state.runtime))
+    version = _proxy_version(state.runtime, project)
+    return _current(cache.pages.get((name, project, content_type)), version)
 
 
-def _proxy_epoch(runtime: Runtime) -> int:
-    """How much this process's proxy caches have learnt: a proxied page made at an earlier
-    epoch may lack a file's size or metadata hash that are known now."""
+def _proxy_version(runtime: Runtime, project: str) -> int:
+    """How much this process's proxy caches have learnt about ``project``: a proxied page
+    made at an earlier version may lack a file's size or metadata hash known now."""
     proxies = runtime.proxies
-    return 0 if proxies is None else proxies.epoch.value
+    return 0 if proxies is None else proxies.versions.of(project)
 
 
 def _render_listing(projects: list[ProjectSummary], content_type: str) -> bytes:

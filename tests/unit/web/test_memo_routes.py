@@ -23,6 +23,7 @@ from wheelyard.auth.permissions import Principal, Role, TokenLimits
 from wheelyard.core.errors import RepositoryNotFound
 from wheelyard.core.models import InlineBytes, RepositoryConfig, RepositoryKind, StoredBlob
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
+from wheelyard.core.sources.cache import CacheVersions
 from wheelyard.web.caching import CachedPrincipal, MemoizedDownload, RenderedPage, ServingCache
 from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, reuse_deadline
 from wheelyard.web.files import DownloadRoute
@@ -60,7 +61,7 @@ class Setup:
     """A route whose endpoint records that the ordinary path was taken."""
 
     cache: ServingCache
-    epoch: SimpleNamespace
+    versions: CacheVersions
     slow_calls: list[str] = field(default_factory=list)
     audited: list[Any] = field(default_factory=list)
     blobs: dict[str, Path] = field(default_factory=dict)
@@ -75,7 +76,9 @@ class Setup:
     def state(self) -> SimpleNamespace:
         clock = SimpleNamespace(now=lambda: NOW)
         services = SimpleNamespace(clock=clock, blobs=SimpleNamespace(local_path=self.blob_path))
-        runtime = SimpleNamespace(services=services, proxies=SimpleNamespace(epoch=self.epoch))
+        runtime = SimpleNamespace(
+            services=services, proxies=SimpleNamespace(versions=self.versions)
+        )
         audit_buffer = SimpleNamespace(add=self.audited.append)
         return SimpleNamespace(
             serving_cache=self.cache,
@@ -130,7 +133,7 @@ async def setup() -> Setup:
     for repo, public in (("main", False), ("open", True)):
         page = RenderedPage(b'{"files": []}', JSON_CONTENT_TYPE, public)
         cache.pages.put((repo, "pkg", JSON_CONTENT_TYPE), page)
-    return Setup(cache, SimpleNamespace(value=0))
+    return Setup(cache, CacheVersions())
 
 
 READ_AS_READER = {"Authorization": CREDENTIALS, "Accept": JSON_CONTENT_TYPE}
@@ -153,6 +156,19 @@ async def test_a_memoized_page_is_sent_without_the_ordinary_path(setup: Setup) -
     assert (status, setup.slow_calls) == (200, [])
 
 
+async def test_what_proxy_caches_learn_of_other_projects_keeps_the_page(setup: Setup) -> None:
+    page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, version=0)
+    setup.cache.pages.put(("main", "pkg", JSON_CONTENT_TYPE), page)
+    other = next(
+        name
+        for name in (f"other-{i}" for i in range(100))
+        if hash(name) % CacheVersions.SLOTS != hash("pkg") % CacheVersions.SLOTS
+    )
+    setup.versions.bump(other)
+    status, _, body = await setup.get("/main/simple/pkg/", READ_AS_READER)
+    assert (status, body, setup.slow_calls) == (200, b"{}", [])
+
+
 async def test_a_public_page_is_sent_to_anyone(setup: Setup) -> None:
     status, headers, _ = await setup.get("/open/simple/pkg/", {"Accept": JSON_CONTENT_TYPE})
     assert (status, headers[b"cache-control"]) == (200, b"max-age=0, must-revalidate")
@@ -172,9 +188,9 @@ def _no_role(setup: Setup) -> None:
 
 
 def _page_made_before_the_proxy_cache_learnt(setup: Setup) -> None:
-    page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, epoch=0)
+    page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, version=0)
     setup.cache.pages.put(("main", "pkg", JSON_CONTENT_TYPE), page)
-    setup.epoch.value = 1
+    setup.versions.bump("pkg")
 
 
 @pytest.mark.parametrize(
@@ -205,7 +221,7 @@ def _page_made_before_the_proxy_cache_learnt(setup: Setup) -> None:
             "/main/simple/pkg/",
             READ_AS_READER,
             _page_made_before_the_proxy_cache_learnt,
-            id="stale-proxy-epoch",
+            id="proxy-cache-learnt",
         ),
     ],
 )

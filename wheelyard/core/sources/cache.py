@@ -79,22 +79,30 @@ class _Memo:
         self.served = None
 
 
-@dataclass
-class CacheEpoch:
-    """Counts what a process's proxy caches learn (a page parsed or refreshed, a file or
-    its metadata cached): what was made from them before a change is out of date."""
+class CacheVersions:
+    """Counts, per page key (a project, or ``""`` for the listing), what a process's proxy
+    caches learn (the page parsed or refreshed, a file or its metadata cached): what was
+    made from them before is out of date. The counts live in a fixed number of slots, so
+    memory stays bounded; projects sharing a slot only make each other's pages be made
+    again sooner."""
 
-    value: int = 0
+    SLOTS = 4096
 
-    def bump(self) -> None:
-        self.value += 1
+    def __init__(self) -> None:
+        self._counts = [0] * self.SLOTS
+
+    def bump(self, key: str) -> None:
+        self._counts[hash(key) % self.SLOTS] += 1
+
+    def of(self, key: str) -> int:
+        return self._counts[hash(key) % self.SLOTS]
 
 
 @dataclass
 class CacheMemory:
     """Per-process memory of one proxy repository: parsed pages and in-flight refreshes."""
 
-    epoch: CacheEpoch = field(default_factory=CacheEpoch)
+    versions: CacheVersions = field(default_factory=CacheVersions)
     pages: LruMemo[_Memo] = field(default_factory=lambda: LruMemo(MEMORY_PAGES))
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
     writes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -103,7 +111,7 @@ class CacheMemory:
         return self.pages.get(key)
 
     def put(self, key: str, memo: _Memo) -> _Memo:
-        self.epoch.bump()
+        self.versions.bump(key)
         self.pages.put(key, memo)
         return memo
 
@@ -294,7 +302,7 @@ class CachingSource:
         memo = self.memory.get(artifact.project)
         if memo is not None:
             memo.add(artifact)
-            self.memory.epoch.bump()
+            self.memory.versions.bump(artifact.project)
 
     # --- files -----------------------------------------------------------------------------
 
