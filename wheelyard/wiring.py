@@ -59,7 +59,7 @@ class ProxyWiring:
     memories: dict[tuple[int, str], CacheMemory] = field(default_factory=dict)
     health: dict[tuple[int, str], UpstreamHealth] = field(default_factory=dict)
     versions: CacheVersions = field(default_factory=CacheVersions)
-    """Move, per project, whenever any of this process's proxy caches learns about it."""
+    """Move, per proxy repository and project, whenever its cache learns about it."""
 
     def source(self, repository: RepositoryConfig) -> Source:
         """Filters over the cache over the upstream."""
@@ -74,7 +74,7 @@ class ProxyWiring:
             self.cache,
             self.blobs,
             self.fetches,
-            self.memories.setdefault(key, CacheMemory(self.versions)),
+            self.memories.setdefault(key, CacheMemory(self.versions, repository.id)),
         )
         return FilteredSource(cached, FilterRules.of(repository))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -110,6 +110,8 @@ class RepositoryDirectory:
     generation: int = -1
     repositories: dict[str, RepositoryConfig] | None = None
     sources: dict[str, Source] | None = None
+    proxies: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """The proxy repositories in each repository's view, by id."""
 
     async def _refresh(self, generation: int) -> None:
         if self.repositories is not None and self.generation == generation:
@@ -121,6 +123,7 @@ class RepositoryDirectory:
             for name, repo in configs.items()
         }
         self.repositories = configs
+        self.proxies = {name: _proxies_in_view(configs, name) for name in configs}
         self.generation = generation
 
     async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, Source]:
@@ -137,6 +140,20 @@ class RepositoryDirectory:
         assert self.repositories is not None
         assert self.sources is not None
         return {name: (repo, self.sources[name]) for name, repo in self.repositories.items()}
+
+
+def _proxies_in_view(configs: dict[str, RepositoryConfig], name: str) -> tuple[int, ...]:
+    found: list[int] = []
+    pending, seen = [name], set[str]()
+    while pending:
+        current = configs.get(pending.pop())
+        if current is None or current.name in seen:
+            continue
+        seen.add(current.name)
+        if current.kind is RepositoryKind.PROXY:
+            found.append(current.id)
+        pending.extend(current.upstreams)
+    return tuple(found)
 
 
 async def authorized_view(

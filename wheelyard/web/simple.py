@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -22,12 +23,10 @@ from wheelyard.web.deps import (
     memoized_read_access,
     request_context,
     reuse_deadline,
-    runtime_of,
     serving_cache,
 )
 from wheelyard.web.errors import NotAcceptable
 from wheelyard.web.negotiation import choose_content_type
-from wheelyard.wiring import Runtime
 
 DEFAULT_REPOSITORY = "main"
 
@@ -104,7 +103,7 @@ async def project_page(request: Request) -> Response:
     content_type = _content_type(request)
     cache = serving_cache(request)
     key = (name, project, content_type)
-    version = _proxy_version(runtime_of(request), project)
+    version = _proxy_version(request.app.state, name, project)
     cached = _current(cache.pages.get(key), version)
     if cached is None:
         generation = await generation_of(request)
@@ -158,15 +157,20 @@ async def _memoized_page(scope: Scope) -> RenderedPage | None:
         return None
     state = scope["app"].state
     cache: ServingCache = state.serving_cache
-    version = _proxy_version(state.runtime, project)
+    version = _proxy_version(state, name, project)
     return _current(cache.pages.get((name, project, content_type)), version)
 
 
-def _proxy_version(runtime: Runtime, project: str) -> int:
-    """How much this process's proxy caches have learnt about ``project``: a proxied page
-    made at an earlier version may lack a file's size or metadata hash known now."""
-    proxies = runtime.proxies
-    return 0 if proxies is None else proxies.versions.of(project)
+def _proxy_version(state: State, name: str, project: str) -> int:
+    """How much the proxy caches in repository ``name``'s view have learnt about
+    ``project`` in this process: a proxied page made at an earlier version may lack a
+    file's size or metadata hash known now."""
+    proxies = state.runtime.proxies
+    if proxies is None:
+        return 0
+    directory: RepositoryDirectory = state.directory
+    in_view = directory.proxies.get(name, ())
+    return sum(proxies.versions.of(repository_id, project) for repository_id in in_view)
 
 
 def _render_listing(projects: list[ProjectSummary], content_type: str) -> bytes:

@@ -33,6 +33,8 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 PRIVATE = RepositoryConfig(1, "main", RepositoryKind.HOSTED)
 PUBLIC = RepositoryConfig(2, "open", RepositoryKind.HOSTED, public=True)
 READER = Principal(7, "reader", roles={PRIVATE.id: Role.READ})
+PROXY = 9
+"""The id of the proxy repository in the view of ``main``."""
 CREDENTIALS = "Basic " + base64.b64encode(b"reader:secret").decode()
 
 
@@ -49,6 +51,7 @@ class Directory:
     repositories: dict[str, RepositoryConfig] = field(
         default_factory=lambda: {PRIVATE.name: PRIVATE, PUBLIC.name: PUBLIC}
     )
+    proxies: dict[str, tuple[int, ...]] = field(default_factory=lambda: {PRIVATE.name: (PROXY,)})
 
     async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, None]:
         if name not in self.repositories:
@@ -159,12 +162,13 @@ async def test_a_memoized_page_is_sent_without_the_ordinary_path(setup: Setup) -
 async def test_what_proxy_caches_learn_of_other_projects_keeps_the_page(setup: Setup) -> None:
     page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, version=0)
     setup.cache.pages.put(("main", "pkg", JSON_CONTENT_TYPE), page)
-    other = next(
-        name
-        for name in (f"other-{i}" for i in range(100))
-        if hash(name) % CacheVersions.SLOTS != hash("pkg") % CacheVersions.SLOTS
-    )
-    setup.versions.bump(other)
+    slot = hash((PROXY, "pkg")) % CacheVersions.SLOTS
+    elsewhere = [(PROXY, f"other-{i}") for i in range(50)] + [
+        (PROXY + 1 + i, "pkg") for i in range(50)
+    ]
+    for repository_id, project in elsewhere:  # other projects, other repositories' "pkg"
+        if hash((repository_id, project)) % CacheVersions.SLOTS != slot:
+            setup.versions.bump(repository_id, project)
     status, _, body = await setup.get("/main/simple/pkg/", READ_AS_READER)
     assert (status, body, setup.slow_calls) == (200, b"{}", [])
 
@@ -190,7 +194,7 @@ def _no_role(setup: Setup) -> None:
 def _page_made_before_the_proxy_cache_learnt(setup: Setup) -> None:
     page = RenderedPage(b"{}", JSON_CONTENT_TYPE, public=False, version=0)
     setup.cache.pages.put(("main", "pkg", JSON_CONTENT_TYPE), page)
-    setup.versions.bump("pkg")
+    setup.versions.bump(PROXY, "pkg")
 
 
 @pytest.mark.parametrize(

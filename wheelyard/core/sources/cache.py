@@ -80,22 +80,22 @@ class _Memo:
 
 
 class CacheVersions:
-    """Counts, per page key (a project, or ``""`` for the listing), what a process's proxy
-    caches learn (the page parsed or refreshed, a file or its metadata cached): what was
-    made from them before is out of date. The counts live in a fixed number of slots, so
-    memory stays bounded; projects sharing a slot only make each other's pages be made
-    again sooner."""
+    """Counts, per proxy repository and page key (a project, or ``""`` for the listing),
+    what a process's proxy caches learn (the page parsed or refreshed, a file or its
+    metadata cached): what was made from them before is out of date. The counts live in a
+    fixed number of slots, so memory stays bounded; keys sharing a slot only make each
+    other's pages be made again sooner."""
 
     SLOTS = 4096
 
     def __init__(self) -> None:
         self._counts = [0] * self.SLOTS
 
-    def bump(self, key: str) -> None:
-        self._counts[hash(key) % self.SLOTS] += 1
+    def bump(self, repository_id: int, key: str) -> None:
+        self._counts[hash((repository_id, key)) % self.SLOTS] += 1
 
-    def of(self, key: str) -> int:
-        return self._counts[hash(key) % self.SLOTS]
+    def of(self, repository_id: int, key: str) -> int:
+        return self._counts[hash((repository_id, key)) % self.SLOTS]
 
 
 @dataclass
@@ -103,6 +103,7 @@ class CacheMemory:
     """Per-process memory of one proxy repository: parsed pages and in-flight refreshes."""
 
     versions: CacheVersions = field(default_factory=CacheVersions)
+    repository_id: int = 0
     pages: LruMemo[_Memo] = field(default_factory=lambda: LruMemo(MEMORY_PAGES))
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
     writes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -111,7 +112,7 @@ class CacheMemory:
         return self.pages.get(key)
 
     def put(self, key: str, memo: _Memo) -> _Memo:
-        self.versions.bump(key)
+        self.versions.bump(self.repository_id, key)
         self.pages.put(key, memo)
         return memo
 
@@ -302,7 +303,7 @@ class CachingSource:
         memo = self.memory.get(artifact.project)
         if memo is not None:
             memo.add(artifact)
-            self.memory.versions.bump(artifact.project)
+            self.memory.versions.bump(self.repository.id, artifact.project)
 
     # --- files -----------------------------------------------------------------------------
 
