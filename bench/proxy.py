@@ -41,6 +41,10 @@ PROJECT_BIN = BENCH_DIR.parent / ".venv" / "bin"
 PROXPI_BIN = BENCH_DIR / ".venvs" / "proxpi" / "bin"
 RESULTS = BENCH_DIR / "results"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
+COLUMNS = ["pip cold", "pip warm", "uv cold", "uv warm", "warm pages req/s"]
+WITH_METADATA = "direct + PEP 658 (nginx)"
+RATIO = " ratio"
+"""Suffix of the median, over rounds, of each run's time over the direct run of its round."""
 
 NGINX_CONF = """\
 worker_processes 2;
@@ -201,10 +205,13 @@ def install_timed(install: Callable[[str, Path], None], index: str) -> float:
 
 
 def measure_installs(contenders: list[Contender], repeats: int) -> dict[str, dict[str, float]]:
-    """Median install times, each round running every contender once in turn.
+    """Median install times, each round running every contender once in turn, and each
+    contender's median ratio to the direct install of the same round.
 
     Interleaving matters on a shared machine: its speed drifts over minutes, and a
-    contender measured only at the start or only at the end would carry that drift.
+    contender measured only at the start or only at the end would carry that drift. The
+    drift within one run can reach 1.7x, so the ratios pair runs seconds apart rather
+    than dividing medians taken over the whole run.
     """
     samples: dict[str, dict[str, list[float]]] = {c.name: {} for c in contenders}
     for contender in contenders:  # warm caches are filled before anything is timed
@@ -216,10 +223,16 @@ def measure_installs(contenders: list[Contender], repeats: int) -> dict[str, dic
                 for state, index in (("cold", contender.cold), ("warm", contender.warm)):
                     took = install_timed(install, index())
                     samples[contender.name].setdefault(f"{tool} {state}", []).append(took)
-    return {
+    results = {
         name: {key: statistics.median(values) for key, values in by_key.items()}
         for name, by_key in samples.items()
     }
+    direct = samples[contenders[0].name]
+    for name, by_key in samples.items():
+        for key, values in by_key.items():  # each run against the direct one of its round
+            ratios = [value / base for value, base in zip(values, direct[key], strict=True)]
+            results[name][key + RATIO] = statistics.median(ratios)
+    return results
 
 
 def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
@@ -228,8 +241,14 @@ def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
     upstream = nginx.url + "/simple/"
     services: list[Service] = [nginx]
     try:
+        # The same tree with each wheel's PEP 658 metadata, as Wheelyard offers it: what
+        # installers do with metadata on the pages, whoever serves them.
+        with_metadata = start_nginx(work / "nginx-metadata", build_static_tree(corpus, True))
+        services.append(with_metadata)
+        metadata_index = with_metadata.url + "/simple/"
         contenders = [
             Contender("direct (nginx)", lambda: upstream, lambda: upstream),
+            Contender(WITH_METADATA, lambda: metadata_index, lambda: metadata_index),
             wheelyard_contender(work / "wheelyard", upstream, services),
         ]
         if (PROXPI_BIN / "gunicorn").exists():
@@ -286,12 +305,8 @@ def proxpi_contender(work: Path, upstream: str, services: list[Service]) -> Cont
     return Contender("proxpi", fresh_index, lambda: warm.url + "/index/", pages)
 
 
-COLUMNS = ["pip cold", "pip warm", "uv cold", "uv warm", "warm pages req/s"]
-
-
 def table(results: dict[str, dict[str, float]]) -> str:
     lines = ["| server | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    direct = results.get("direct (nginx)", {})
     for name, values in results.items():
         cells = []
         for column in COLUMNS:
@@ -301,7 +316,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
             elif column.endswith("req/s"):
                 cells.append(f"{value:,.0f}")
             else:
-                ratio = value / direct[column] if direct.get(column) else 0
+                ratio = values.get(column + RATIO, 0.0)
                 cells.append(f"{value:.2f} s ({ratio:.2f}x)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

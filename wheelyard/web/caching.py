@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from wheelyard.auth.permissions import Principal
 from wheelyard.core.lru import LruMemo
-from wheelyard.core.models import InlineBytes, StoredBlob
+from wheelyard.core.models import StoredBlob
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 from wheelyard.web.conditional import etag_matches, etag_of
 
@@ -113,10 +113,11 @@ class ExpiringMemo(LruMemo[E]):
 
 @dataclass(frozen=True)
 class MemoizedDownload:
-    """Where a download's bytes are (a stored blob, or bytes held in memory), and until
-    when that answer may be reused besides the catalog generation (None: no deadline)."""
+    """Where a download's bytes are stored, and until when that answer may be reused
+    besides the catalog generation (None: no deadline). Bytes held in memory are not
+    memoized: the memo holds only where files are, so its size stays small."""
 
-    descriptor: StoredBlob | InlineBytes
+    descriptor: StoredBlob
     expires: float | None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import re
@@ -98,7 +99,7 @@ async def download(request: Request) -> Response:
         descriptor = await source.get_file(project, filename, context)
         _audit(request, name, project, filename, principal)
     cache = serving_cache(request)
-    if isinstance(descriptor, StoredBlob | InlineBytes) and cache.still_current(generation):
+    if isinstance(descriptor, StoredBlob) and cache.still_current(generation):
         expires = reuse_deadline(request, repository, cap=None)
         memoized = MemoizedDownload(descriptor, expires)
         cache.downloads.put((name, project, filename), memoized)
@@ -162,9 +163,18 @@ def _audit(
     )
 
 
+def _validators(etag: str) -> dict[str, str]:
+    """Files never change under a name and hash: their sha256 is their validator."""
+    return {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+
+
 async def _serve(request: Request, descriptor: FileDescriptor, media_type: str) -> Response:
     if isinstance(descriptor, InlineBytes):
-        return Response(descriptor.data, media_type=media_type)
+        etag = f'"{hashlib.sha256(descriptor.data).hexdigest()}"'
+        headers = _validators(etag)
+        if matches(request, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(descriptor.data, media_type=media_type, headers=headers)
     if isinstance(descriptor, RemoteFile):
         # Clients are never sent upstream: the proxy cache fetches, verifies and streams.
         raise UpstreamUnavailable("this file is not served by this repository")
@@ -180,7 +190,7 @@ def _serve_stream(request: Request, stream: StreamedBytes, media_type: str) -> R
     stream breaks off before its end when verification fails, so the client sees an error.
     """
     etag = f'"{stream.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    headers = _validators(etag)
     if matches(request, etag):
         return Response(status_code=304, headers=headers)
     if stream.size is not None:
@@ -191,7 +201,7 @@ def _serve_stream(request: Request, stream: StreamedBytes, media_type: str) -> R
 
 async def _serve_blob(request: Request, blob: StoredBlob, media_type: str) -> Response:
     etag = f'"{blob.sha256}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    headers = _validators(etag)
     if matches(request, etag):
         return Response(status_code=304, headers=headers)
     store = runtime_of(request).services.blobs

@@ -21,7 +21,7 @@ from starlette.types import Message
 
 from wheelyard.auth.permissions import Principal, Role, TokenLimits
 from wheelyard.core.errors import RepositoryNotFound
-from wheelyard.core.models import InlineBytes, RepositoryConfig, RepositoryKind, StoredBlob
+from wheelyard.core.models import RepositoryConfig, RepositoryKind, StoredBlob
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 from wheelyard.core.sources.cache import CacheVersions
 from wheelyard.web.caching import CachedPrincipal, MemoizedDownload, RenderedPage, ServingCache
@@ -278,11 +278,13 @@ WHEEL = "pkg-1.0-py3-none-any.whl"
 
 
 def _memoize_downloads(setup: Setup, wheel: Path) -> None:
-    blob = StoredBlob("blob-key", wheel.stat().st_size, "ab" * 32)
-    setup.blobs["blob-key"] = wheel
+    metadata = wheel.with_name(WHEEL + ".metadata")
+    metadata.write_bytes(b"M")
     downloads = setup.cache.downloads
-    downloads.put(("main", "pkg", WHEEL), MemoizedDownload(blob, None))
-    downloads.put(("main", "pkg", WHEEL + ".metadata"), MemoizedDownload(InlineBytes(b"M"), None))
+    for name, path in ((WHEEL, wheel), (metadata.name, metadata)):
+        setup.blobs[name] = path
+        blob = StoredBlob(name, path.stat().st_size, "ab" * 32)
+        downloads.put(("main", "pkg", name), MemoizedDownload(blob, None))
 
 
 async def test_a_memoized_download_is_served_and_audited(setup: Setup, tmp_path: Path) -> None:

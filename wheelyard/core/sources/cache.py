@@ -13,12 +13,15 @@
   wheel is fetched whole at once (or kept from the first range read, when that brought
   all of it): installers download it next anyway. Pages offer the metadata of every
   wheel, as ``true`` until its hash is known.
-- Fetched pages are stored behind the response (``CacheMemory.write_behind``).
+- Fetched pages, and wheels that arrived whole with their metadata, are stored behind
+  the response (``CacheMemory.write_behind``); a file asked for while it is being stored
+  waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -31,6 +34,7 @@ from wheelyard.core.lru import LruMemo
 from wheelyard.core.models import (
     FileDescriptor,
     FileEntry,
+    InlineBytes,
     ProjectPage,
     ProjectSummary,
     RepositoryConfig,
@@ -107,6 +111,8 @@ class CacheMemory:
     pages: LruMemo[_Memo] = field(default_factory=lambda: LruMemo(MEMORY_PAGES))
     refreshing: dict[str, asyncio.Task[_Memo]] = field(default_factory=dict)
     writes: set[asyncio.Task[None]] = field(default_factory=set)
+    keeping: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    """Files being kept behind a response, by name: asked for meanwhile, they are awaited."""
 
     def get(self, key: str) -> _Memo | None:
         return self.pages.get(key)
@@ -116,11 +122,25 @@ class CacheMemory:
         self.pages.put(key, memo)
         return memo
 
-    def write_behind(self, write: Coroutine[Any, Any, None]) -> None:
-        """Run a cache write without making a client wait for it (see ``settle``)."""
+    def write_behind(self, write: Coroutine[Any, Any, None], names: tuple[str, ...] = ()) -> None:
+        """Run a cache write without making a client wait for it (see ``settle``); the
+        files it keeps (``names``) are awaited by whoever asks for them meanwhile."""
         task = asyncio.create_task(_logged(write))
         self.writes.add(task)
         task.add_done_callback(self.writes.discard)
+        for name in names:
+            self.keeping[name] = task
+            task.add_done_callback(functools.partial(self._kept, name))
+
+    def _kept(self, name: str, task: asyncio.Task[None]) -> None:
+        if self.keeping.get(name) is task:
+            del self.keeping[name]
+
+    async def kept(self, name: str) -> None:
+        """Wait until a file being kept behind a response is (or failed to be)."""
+        task = self.keeping.get(name)
+        if task is not None:
+            await asyncio.shield(task)
 
     async def settle(self) -> None:
         """Wait for the writes still running (at shutdown)."""
@@ -325,6 +345,7 @@ class CachingSource:
         self, project: ProjectName, filename: str, context: RequestContext
     ) -> FileDescriptor:
         entry = await self._entry(project, filename, context)
+        await self.memory.kept(filename)
         blob = await self.fetches.cached(self.repository.id, filename, entry.sha256)
         if blob is not None:
             CACHE_EVENTS.labels(kind="file", event="hit").inc()
@@ -364,6 +385,7 @@ class CachingSource:
             await self._remember(artifact)
 
     async def _cached_side_file(self, name: str) -> StoredBlob | None:
+        await self.memory.kept(name)
         artifact = await self.fetches.cached_artifact(self.repository.id, name)
         if artifact is None:
             return None
@@ -379,6 +401,7 @@ class CachingSource:
         if entry.packagetype != "bdist_wheel":
             raise FileNotFound(f"no core metadata for {filename!r}")
         name = filename + METADATA_SUFFIX
+        await self.memory.kept(entry.filename)
         cached, wheel = await asyncio.gather(
             self._cached_side_file(name),
             self.fetches.cached(self.repository.id, entry.filename, entry.sha256),
@@ -392,7 +415,9 @@ class CachingSource:
         self._refuse_offline(name)
         return await self._fetch_metadata(project, entry)
 
-    async def _fetch_metadata(self, project: ProjectName, entry: FileEntry) -> StoredBlob:
+    async def _fetch_metadata(
+        self, project: ProjectName, entry: FileEntry
+    ) -> StoredBlob | InlineBytes:
         name = entry.filename + METADATA_SUFFIX
         if entry.upstream_metadata:
             return await self._keep(project, name, await self._upstream_metadata(entry))
@@ -409,19 +434,19 @@ class CachingSource:
 
     async def _keep_wheel_and_metadata(
         self, project: ProjectName, entry: FileEntry, wheel: bytes
-    ) -> StoredBlob:
-        """A wheel that arrived whole: verified, then kept with its metadata (returned)."""
+    ) -> InlineBytes:
+        """A wheel that arrived whole: verified, then kept with its metadata, which is
+        returned at once while both are stored behind the response. The installer asks
+        for the wheel next: that request waits for the store (``CacheMemory.kept``)."""
         blob = self.fetches.verified_blob(self._request(entry, project), wheel)
         name = entry.filename + METADATA_SUFFIX
         metadata = await read_wheel_metadata(_bytes_reader(wheel), entry.filename)
-        metadata_blob = _side_blob(name, metadata)
-        await self._keep_all(
-            [
-                (CachedArtifact(entry.filename, project, blob), wheel),
-                (CachedArtifact(name, project, metadata_blob), metadata),
-            ]
-        )
-        return metadata_blob
+        kept = [
+            (CachedArtifact(entry.filename, project, blob), wheel),
+            (CachedArtifact(name, project, _side_blob(name, metadata)), metadata),
+        ]
+        self.memory.write_behind(self._keep_all(kept), names=(entry.filename, name))
+        return InlineBytes(metadata)
 
     async def _upstream_metadata(self, entry: FileEntry) -> bytes:
         assert entry.upstream_url is not None

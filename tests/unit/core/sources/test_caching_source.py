@@ -24,7 +24,13 @@ from wheelyard.core.errors import (
     ProjectNotFound,
     UpstreamUnavailable,
 )
-from wheelyard.core.models import RepositoryConfig, RepositoryKind, RequestContext, StoredBlob
+from wheelyard.core.models import (
+    InlineBytes,
+    RepositoryConfig,
+    RepositoryKind,
+    RequestContext,
+    StoredBlob,
+)
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
 from wheelyard.core.remote_zip import RangeRead, read_wheel_metadata
@@ -329,14 +335,18 @@ async def test_metadata_with_ranges_without_the_whole_wheel(world: World, tmp_pa
 
 async def test_a_wheel_within_the_first_range_read_is_cached_whole(world: World) -> None:
     source = world.source()
-    metadata = await source.get_metadata(DEMO, world.upstream.filename, world.context())
-    assert await world.blobs.read_all(metadata.key) == _metadata_of(world.upstream.wheel)  # type: ignore[union-attr]
-    cached = world.cache.artifacts[(1, world.upstream.filename)]
-    assert await world.blobs.read_all(cached.blob.key) == world.upstream.wheel
-    assert world.upstream.requests[f"/{world.upstream.filename}"] == 1  # the one range read
-    served = await source.get_file(DEMO, world.upstream.filename, world.context())
+    name = world.upstream.filename
+    metadata = await source.get_metadata(DEMO, name, world.context())
+    assert metadata == InlineBytes(_metadata_of(world.upstream.wheel))  # answered at once
+    assert (1, name) not in world.cache.artifacts  # stored behind the answer
+    served = await source.get_file(DEMO, name, world.context())  # waits for the store
+    cached = world.cache.artifacts[(1, name)]
     assert served == cached.blob  # from the cache: no second request
-    assert world.upstream.requests[f"/{world.upstream.filename}"] == 1
+    assert await world.blobs.read_all(cached.blob.key) == world.upstream.wheel
+    kept = world.cache.artifacts[(1, name + ".metadata")]
+    assert await world.blobs.read_all(kept.blob.key) == _metadata_of(world.upstream.wheel)
+    assert await source.get_metadata(DEMO, name, world.context()) == kept.blob
+    assert world.upstream.requests[f"/{name}"] == 1  # the one range read
 
 
 async def test_a_corrupt_wheel_within_the_first_range_read_is_not_cached(world: World) -> None:
