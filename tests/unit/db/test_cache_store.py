@@ -3,31 +3,19 @@ are upserted together, and read back as written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from wheelyard import config
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
 from wheelyard.db.cache_store import SqlProxyCache, open_local
 from wheelyard.services.bootstrap import bootstrap
 from wheelyard.services.repositories import list_repositories
-from wheelyard.wiring import Runtime, open_runtime
+from wheelyard.wiring import Runtime
 
 PROJECT = ProjectName("pkg")
 WHEEL = "pkg-1.0-py3-none-any.whl"
-
-
-@pytest.fixture
-async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = config.load({"data_dir": str(tmp_path), "database_url": database_url}, {})
-    opened = await open_runtime(settings)
-    yield opened
-    await opened.close()
 
 
 def artifact(name: str, digest: str) -> CachedArtifact:

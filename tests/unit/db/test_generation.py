@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from wheelyard import config
 from wheelyard.db.generation import GenerationReader, open_generation_reader
 from wheelyard.services import accounts, audit, tokens
 from wheelyard.services.authentication import Authenticator
-from wheelyard.wiring import Runtime, open_runtime
-
-
-@pytest.fixture
-async def runtime(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
-    settings = config.load({"data_dir": str(tmp_path), "database_url": database_url}, {})
-    opened = await open_runtime(settings)
-    yield opened
-    await opened.close()
+from wheelyard.wiring import Runtime
 
 
 @pytest.fixture
