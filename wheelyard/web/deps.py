@@ -110,8 +110,8 @@ class RepositoryDirectory:
     generation: int = -1
     repositories: dict[str, RepositoryConfig] | None = None
     sources: dict[str, Source] | None = None
-    proxies: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    """The proxy repositories in each repository's view, by id."""
+    views: dict[str, ViewProxies] = field(default_factory=dict)
+    """The proxy repositories in each repository's view."""
 
     async def _refresh(self, generation: int) -> None:
         if self.repositories is not None and self.generation == generation:
@@ -123,7 +123,7 @@ class RepositoryDirectory:
             for name, repo in configs.items()
         }
         self.repositories = configs
-        self.proxies = {name: _proxies_in_view(configs, name) for name in configs}
+        self.views = {name: view_proxies(configs, name) for name in configs}
         self.generation = generation
 
     async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, Source]:
@@ -142,18 +142,32 @@ class RepositoryDirectory:
         return {name: (repo, self.sources[name]) for name, repo in self.repositories.items()}
 
 
-def _proxies_in_view(configs: dict[str, RepositoryConfig], name: str) -> tuple[int, ...]:
-    found: list[int] = []
+@dataclass(frozen=True)
+class ViewProxies:
+    """The proxy repositories a repository's view reaches; not ``complete`` when the view
+    names a repository the directory does not know."""
+
+    proxies: tuple[RepositoryConfig, ...]
+    complete: bool = True
+
+
+def view_proxies(configs: dict[str, RepositoryConfig], name: str) -> ViewProxies:
+    found: list[RepositoryConfig] = []
+    complete = True
     pending, seen = [name], set[str]()
     while pending:
-        current = configs.get(pending.pop())
-        if current is None or current.name in seen:
+        current_name = pending.pop()
+        if current_name in seen:
             continue
-        seen.add(current.name)
+        seen.add(current_name)
+        current = configs.get(current_name)
+        if current is None:
+            complete = False
+            continue
         if current.kind is RepositoryKind.PROXY:
-            found.append(current.id)
+            found.append(current)
         pending.extend(current.upstreams)
-    return tuple(found)
+    return ViewProxies(tuple(found), complete)
 
 
 async def authorized_view(
@@ -242,22 +256,10 @@ def reuse_deadline(
     they still take effect at the very next request.
     """
     directory: RepositoryDirectory = request.app.state.directory
-    known = directory.repositories or {}
-    window: float | None = None
-    pending, seen = [repository.name], set[str]()
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        current = known.get(name)
-        if current is None:
-            window = 0.0
-        elif current.kind is not RepositoryKind.HOSTED:
-            ttl = float(current.cache_ttl)
-            window = min(
-                ttl, cap if cap is not None else ttl, window if window is not None else ttl
-            )
-        if current is not None:
-            pending.extend(current.upstreams)
-    return None if window is None else time.monotonic() + window
+    view = directory.views.get(repository.name)
+    if view is None or not view.complete:
+        return time.monotonic()  # a view it cannot see whole: no reuse
+    if not view.proxies:
+        return None
+    window = min(float(proxy.cache_ttl) for proxy in view.proxies)
+    return time.monotonic() + (window if cap is None else min(window, cap))

@@ -169,8 +169,9 @@ def _proxy_version(state: State, name: str, project: str) -> int:
     if proxies is None:
         return 0
     directory: RepositoryDirectory = state.directory
-    in_view = directory.proxies.get(name, ())
-    return sum(proxies.versions.of(repository_id, project) for repository_id in in_view)
+    view = directory.views.get(name)
+    in_view = view.proxies if view is not None else ()
+    return sum(proxies.versions.of(proxy.id, project) for proxy in in_view)
 
 
 def _render_listing(projects: list[ProjectSummary], content_type: str) -> bytes:

@@ -25,7 +25,7 @@ from wheelyard.core.models import RepositoryConfig, RepositoryKind, StoredBlob
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 from wheelyard.core.sources.cache import CacheVersions
 from wheelyard.web.caching import CachedPrincipal, MemoizedDownload, RenderedPage, ServingCache
-from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, reuse_deadline
+from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, ViewProxies, reuse_deadline, view_proxies
 from wheelyard.web.files import DownloadRoute
 from wheelyard.web.simple import ProjectPageRoute
 
@@ -35,6 +35,7 @@ PUBLIC = RepositoryConfig(2, "open", RepositoryKind.HOSTED, public=True)
 READER = Principal(7, "reader", roles={PRIVATE.id: Role.READ})
 PROXY = 9
 """The id of the proxy repository in the view of ``main``."""
+UPSTREAM = RepositoryConfig(PROXY, "pypi", RepositoryKind.PROXY, url="http://u/")
 CREDENTIALS = "Basic " + base64.b64encode(b"reader:secret").decode()
 
 
@@ -51,7 +52,9 @@ class Directory:
     repositories: dict[str, RepositoryConfig] = field(
         default_factory=lambda: {PRIVATE.name: PRIVATE, PUBLIC.name: PUBLIC}
     )
-    proxies: dict[str, tuple[int, ...]] = field(default_factory=lambda: {PRIVATE.name: (PROXY,)})
+    views: dict[str, ViewProxies] = field(
+        default_factory=lambda: {PRIVATE.name: ViewProxies((UPSTREAM,))}
+    )
 
     async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, None]:
         if name not in self.repositories:
@@ -247,7 +250,8 @@ async def test_queries_and_other_methods_take_the_ordinary_path(setup: Setup) ->
 
 
 def _view(*repositories: RepositoryConfig) -> Any:
-    directory = SimpleNamespace(repositories={repo.name: repo for repo in repositories})
+    configs = {repo.name: repo for repo in repositories}
+    directory = SimpleNamespace(views={name: view_proxies(configs, name) for name in configs})
     return SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(directory=directory)))
 
 
