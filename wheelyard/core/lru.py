@@ -31,5 +31,8 @@ class LruMemo(Generic[V]):
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
+    def discard(self, key: Hashable) -> None:
+        self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()

@@ -115,10 +115,16 @@ class ExpiringMemo(LruMemo[E]):
 class MemoizedDownload:
     """Where a download's bytes are stored, and until when that answer may be reused
     besides the catalog generation (None: no deadline). Bytes held in memory are not
-    memoized: the memo holds only where files are, so its size stays small."""
+    memoized: the memo holds only where files are, so its size stays small.
+
+    ``path`` is the file on the local disk, if the store has one, and ``headers`` the
+    headers of its whole-file answer but its length, made once as it is sent many times.
+    """
 
     descriptor: StoredBlob
     expires: float | None
+    path: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class ServingCache:

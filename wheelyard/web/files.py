@@ -9,10 +9,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core.errors import FileNotFound, UpstreamUnavailable
@@ -97,13 +98,16 @@ async def download(request: Request) -> Response:
         )
     else:
         descriptor = await source.get_file(project, filename, context)
-        _audit(request, name, project, filename, principal)
+        address = request.client.host if request.client else None
+        _audit(request.app.state, name, project, filename, principal, address)
     cache = serving_cache(request)
+    media_type = _media_type(filename)
     if isinstance(descriptor, StoredBlob) and cache.still_current(generation):
         expires = reuse_deadline(request, repository, cap=None)
-        memoized = MemoizedDownload(descriptor, expires)
+        path = runtime_of(request).services.blobs.local_path(descriptor.key)
+        memoized = memoized_download(descriptor, expires, path, media_type)
         cache.downloads.put((name, project, filename), memoized)
-    return await _serve(request, descriptor, _media_type(filename))
+    return await _serve(request, descriptor, media_type)
 
 
 class DownloadRoute(Route):
@@ -118,29 +122,79 @@ class DownloadRoute(Route):
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in ("GET", "HEAD"):
-            response = await _memoized_download(scope)
-            if response is not None:
-                await response(scope, receive, send)
-                return
+        if scope["method"] in ("GET", "HEAD") and await _answer_from_memo(scope, receive, send):
+            return
         await super().handle(scope, receive, send)
 
 
-async def _memoized_download(scope: Scope) -> Response | None:
-    """What ``download`` would answer from its memo, if it would."""
+SMALL_FILE = 256 * 1024
+"""Memoized files up to this size are read whole and sent in one piece, with headers made
+once; larger ones, ranges and conditional requests take the mapped path."""
+
+
+async def _answer_from_memo(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer what ``download`` would answer from its memo; False when it would not, or
+    when the stored bytes have gone (the memo entry is dropped, and ``download`` finds
+    the file again or answers 404)."""
     name, filename = scope["path_params"]["repo"], scope["path_params"]["filename"]
     project = normalize(scope["path_params"]["project"])
     access = await memoized_read_access(scope, name, project)
     if access is None:
-        return None
+        return False
     cache: ServingCache = scope["app"].state.serving_cache
-    memoized = cache.downloads.get((name, project, filename))
+    key = (name, project, filename)
+    memoized = cache.downloads.get(key)
     if memoized is None:
-        return None
-    request = Request(scope)
+        return False
+    answer: ASGIApp
+    try:
+        body = _small_file(memoized, scope)
+        if body is not None:
+            answer = WholeFileAnswer(memoized.headers, body)
+        else:
+            answer = await _serve(Request(scope), memoized.descriptor, _media_type(filename))
+    except (FileNotFound, FileNotFoundError):
+        cache.downloads.discard(key)
+        return False
     if not filename.endswith((METADATA_SUFFIX, PROVENANCE_SUFFIX)):
-        _audit(request, name, project, filename, access[1])
-    return await _serve(request, memoized.descriptor, _media_type(filename))
+        client = scope.get("client")
+        address = client[0] if client else None
+        _audit(scope["app"].state, name, project, filename, access[1], address)
+    await answer(scope, receive, send)
+    return True
+
+
+class WholeFileAnswer:
+    """A small file sent whole in one piece, with headers made beforehand."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> None:
+        self.headers = [*headers, (b"content-length", str(len(body)).encode())]
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        BYTES_SERVED.inc(len(self.body))
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def _small_file(memoized: MemoizedDownload, scope: Scope) -> bytes | None:
+    """The whole file, for a plain GET of a small file on the local disk; else None."""
+    if memoized.path is None or scope["method"] != "GET":
+        return None
+    for header, _ in scope["headers"]:
+        if header in (b"range", b"if-none-match"):
+            return None
+    descriptor = os.open(memoized.path, os.O_RDONLY)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size > SMALL_FILE:
+            return None
+        body = os.read(descriptor, size)
+    finally:
+        os.close(descriptor)
+    return body if len(body) == size else None
 
 
 def _media_type(filename: str) -> str:
@@ -148,14 +202,19 @@ def _media_type(filename: str) -> str:
 
 
 def _audit(
-    request: Request, repository: str, project: str, filename: str, principal: Principal | None
+    state: State,
+    repository: str,
+    project: str,
+    filename: str,
+    principal: Principal | None,
+    address: str | None,
 ) -> None:
-    audit_buffer: AuditBuffer = request.app.state.audit_buffer
+    audit_buffer: AuditBuffer = state.audit_buffer
     audit_buffer.add(
         AuditEvent(
             "download",
             actor=principal.name if principal else None,
-            address=request.client.host if request.client else None,
+            address=address,
             repository=repository,
             project=project,
             filename=filename,
@@ -166,6 +225,19 @@ def _audit(
 def _validators(etag: str) -> dict[str, str]:
     """Files never change under a name and hash: their sha256 is their validator."""
     return {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+
+
+def memoized_download(
+    blob: StoredBlob, expires: float | None, path: Path | None, media_type: str
+) -> MemoizedDownload:
+    """The memo of a stored file; ``path`` is where it is on the local disk, if it is."""
+    headers = {
+        **_validators(f'"{blob.sha256}"'),
+        "Accept-Ranges": "bytes",
+        "Content-Type": media_type,
+    }
+    encoded = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return MemoizedDownload(blob, expires, str(path) if path is not None else None, encoded)
 
 
 async def _serve(request: Request, descriptor: FileDescriptor, media_type: str) -> Response:

@@ -24,9 +24,9 @@ from wheelyard.core.errors import RepositoryNotFound
 from wheelyard.core.models import RepositoryConfig, RepositoryKind, StoredBlob
 from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 from wheelyard.core.sources.cache import CacheVersions
-from wheelyard.web.caching import CachedPrincipal, MemoizedDownload, RenderedPage, ServingCache
+from wheelyard.web.caching import CachedPrincipal, RenderedPage, ServingCache
 from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, ViewProxies, reuse_deadline, view_proxies
-from wheelyard.web.files import DownloadRoute
+from wheelyard.web.files import SMALL_FILE, DownloadRoute, memoized_download
 from wheelyard.web.simple import ProjectPageRoute
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -281,20 +281,26 @@ def test_how_long_a_rendered_view_is_reused() -> None:
 WHEEL = "pkg-1.0-py3-none-any.whl"
 
 
-def _memoize_downloads(setup: Setup, wheel: Path) -> None:
+def _memoize_downloads(setup: Setup, wheel: Path, local: bool = True) -> None:
+    """Memoize the wheel and its metadata, as on the local disk or (``local`` False) in a
+    store without local paths."""
     metadata = wheel.with_name(WHEEL + ".metadata")
     metadata.write_bytes(b"M")
     downloads = setup.cache.downloads
     for name, path in ((WHEEL, wheel), (metadata.name, metadata)):
         setup.blobs[name] = path
         blob = StoredBlob(name, path.stat().st_size, "ab" * 32)
-        downloads.put(("main", "pkg", name), MemoizedDownload(blob, None))
+        memo = memoized_download(blob, None, path if local else None, "application/octet-stream")
+        downloads.put(("main", "pkg", name), memo)
 
 
-async def test_a_memoized_download_is_served_and_audited(setup: Setup, tmp_path: Path) -> None:
+@pytest.mark.parametrize("local", [True, False], ids=["local-disk", "no-local-path"])
+async def test_a_memoized_download_is_served_and_audited(
+    setup: Setup, tmp_path: Path, local: bool
+) -> None:
     wheel = tmp_path / WHEEL
     wheel.write_bytes(b"wheel bytes")
-    _memoize_downloads(setup, wheel)
+    _memoize_downloads(setup, wheel, local)
     status, headers, body = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
     assert (status, body, headers[b"etag"]) == (200, b"wheel bytes", b'"' + b"ab" * 32 + b'"')
     status, _, body = await setup.get(
@@ -333,3 +339,44 @@ def test_where_proxied_files_are_is_reused_for_the_cache_ttl() -> None:
     deadline = reuse_deadline(_view(merged, proxy), merged, cap=None)
     assert deadline is not None
     assert time.monotonic() + 590 < deadline <= time.monotonic() + 600
+
+
+@pytest.mark.parametrize("size", [11, SMALL_FILE + 1], ids=["read-whole", "mapped"])
+async def test_a_memoized_file_is_answered_as_the_ordinary_serving_answers(
+    setup: Setup, tmp_path: Path, size: int
+) -> None:
+    """The whole-file answer made from the memo's headers equals the general one's."""
+    wheel = tmp_path / WHEEL
+    wheel.write_bytes(b"w" * size)
+    _memoize_downloads(setup, wheel, local=False)
+    general = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
+    _memoize_downloads(setup, wheel, local=True)
+    memoized = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
+    assert memoized == general
+    assert general[0] == 200
+    assert general[2] == b"w" * size
+    assert general[1][b"content-length"] == str(size).encode()
+    assert general[1][b"accept-ranges"] == b"bytes"
+    status, headers, body = await setup.get(
+        f"/main/files/pkg/{WHEEL}",
+        {**READ_AS_READER, "If-None-Match": general[1][b"etag"].decode()},
+    )
+    assert (status, body, headers[b"etag"]) == (304, b"", general[1][b"etag"])
+    status, _, body = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER, method="HEAD")
+    assert (status, body) == (200, b"")
+    assert setup.slow_calls == []
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local-disk", "no-local-path"])
+async def test_a_memoized_file_gone_from_storage_takes_the_ordinary_path(
+    setup: Setup, tmp_path: Path, local: bool
+) -> None:
+    """Deleted behind the server's back: ``download`` finds it again (or answers 404)."""
+    wheel = tmp_path / WHEEL
+    wheel.write_bytes(b"wheel bytes")
+    _memoize_downloads(setup, wheel, local)
+    wheel.unlink()
+    path = f"/main/files/pkg/{WHEEL}"
+    status, _, body = await setup.get(path, READ_AS_READER)
+    assert (status, body, setup.slow_calls, setup.audited) == (200, b"ordinary path", [path], [])
+    assert ("main", "pkg", WHEEL) not in setup.cache.downloads
