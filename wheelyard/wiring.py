@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wheelyard import __version__
@@ -31,10 +32,11 @@ from wheelyard.core.sources.hosted import HostedSource
 from wheelyard.core.sources.merged import MergedSource
 from wheelyard.core.sources.overlay import ViewOverlaySource
 from wheelyard.core.sources.proxy import ProxySource, UpstreamHealth
-from wheelyard.db.cache_store import SqlProxyCache, open_local
+from wheelyard.db.cache_store import SqlProxyCache
 from wheelyard.db.catalog import SqlCatalog
 from wheelyard.db.engine import create_async_db_engine, create_session_factory
 from wheelyard.db.generation import GenerationReader, open_generation_reader
+from wheelyard.db.reads import open_local
 from wheelyard.db.view_memo import GenerationMemoCatalog
 from wheelyard.services.context import ServiceContext, SystemClock
 from wheelyard.services.repositories import get_repository, list_repositories
@@ -83,10 +85,11 @@ class ProxyWiring:
         for memory in self.memories.values():
             await memory.settle()
         await self.client.aclose()
-        self.cache.close()
 
 
-def open_proxy_wiring(settings: Settings, services: ServiceContext) -> ProxyWiring:
+def open_proxy_wiring(
+    settings: Settings, services: ServiceContext, local: Engine | None
+) -> ProxyWiring:
     """The upstream HTTP client (bounded connections, redirects) and the proxy cache."""
     client = httpx.AsyncClient(
         limits=httpx.Limits(
@@ -95,7 +98,7 @@ def open_proxy_wiring(settings: Settings, services: ServiceContext) -> ProxyWiri
         follow_redirects=True,
         headers={"User-Agent": f"wheelyard/{__version__}"},
     )
-    cache = SqlProxyCache(services.sessions, open_local(settings.database_url))
+    cache = SqlProxyCache(services.sessions, local)
     temporary = settings.data_dir / "proxy-downloads"
     fetches = FileFetches(cache, services.blobs, services.clock, temporary)
     return ProxyWiring(client, cache, services.blobs, fetches)
@@ -110,6 +113,8 @@ class Runtime:
     services: ServiceContext
     view_memo: GenerationMemoCatalog
     proxies: ProxyWiring | None = None
+    local: Engine | None = None
+    """The synchronous engine of on-loop reads, on a SQLite file (see ``db.reads``)."""
 
     @property
     def view_catalog(self) -> SqlCatalog:
@@ -126,6 +131,8 @@ class Runtime:
             await self.proxies.close()
         self.view_memo.reader.close()
         self.services.blobs.close()
+        if self.local is not None:
+            self.local.dispose()
         await self.engine.dispose()
 
     async def source_for(self, repository: RepositoryConfig) -> Source:
@@ -197,8 +204,11 @@ async def open_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     )
     if migrate:
         await services.blobs.prepare()
-    memo = GenerationMemoCatalog(sessions, open_generation_reader(settings.database_url, engine))
-    return Runtime(settings, engine, services, memo, open_proxy_wiring(settings, services))
+    local = open_local(settings.database_url)
+    reader = open_generation_reader(settings.database_url, engine)
+    memo = GenerationMemoCatalog(sessions, reader, local)
+    proxies = open_proxy_wiring(settings, services, local)
+    return Runtime(settings, engine, services, memo, proxies, local)
 
 
 def build_source(

@@ -11,48 +11,37 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVarTuple
+from typing import Any
 
-from sqlalchemy import Engine, Executable, Row, Select, delete, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Executable, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
-from wheelyard.db.engine import create_sync_db_engine
 from wheelyard.db.generation import UNTRACKED
 from wheelyard.db.models import ProxyFetchRow, ProxyFileRow, ProxyPageRow
-
-_Ts = TypeVarTuple("_Ts")
+from wheelyard.db.reads import SqlReads
 
 QUIET = {UNTRACKED: True}
 """Cache writes change nothing the catalog generation guards: hosted pages stay memoized."""
 
 
 class SqlProxyCache:
-    """Proxy repositories' pages, files and fetch claims, in SQL."""
+    """Proxy repositories' pages, files and fetch claims, in SQL.
+
+    With ``local`` (a synchronous engine on a SQLite file, see ``db.reads``), reads run on
+    the event loop and each write runs in one worker thread; the engine's owner closes it.
+    """
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], local: Engine | None = None
     ) -> None:
         self.sessions = sessions
         self.local = local
+        self.reads = SqlReads(sessions, local)
         self.engine: AsyncEngine = sessions.kw["bind"]
         self.insert = _insert_of(self.engine.dialect.name)
-
-    def close(self) -> None:
-        if self.local is not None:
-            self.local.dispose()
-
-    async def _rows(self, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
-        """Run a read: on a SQLite file, directly on the event loop (see ``open_local``);
-        otherwise through the async sessions."""
-        if self.local is not None:
-            with self.local.connect() as connection:
-                return connection.execute(statement).all()
-        async with self.sessions() as session:
-            return (await session.execute(statement)).all()
 
     async def _write(self, statement: Executable) -> int:
         """Run a write in its own transaction; how many rows it returned (RETURNING).
@@ -98,7 +87,7 @@ class SqlProxyCache:
         statement = select(*_PAGE_COLUMNS).where(
             ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key
         )
-        rows = await self._rows(statement)
+        rows = await self.reads.rows(statement)
         row = rows[0] if rows else None
         if row is None:
             return None
@@ -145,14 +134,14 @@ class SqlProxyCache:
         statement = select(*_FILE_COLUMNS).where(
             ProxyFileRow.repository_id == repository_id, ProxyFileRow.filename == filename
         )
-        rows = await self._rows(statement)
+        rows = await self.reads.rows(statement)
         return _artifact(rows[0]) if rows else None
 
     async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
         statement = select(*_FILE_COLUMNS).where(
             ProxyFileRow.repository_id == repository_id, ProxyFileRow.project == project
         )
-        return [_artifact(row) for row in await self._rows(statement)]
+        return [_artifact(row) for row in await self.reads.rows(statement)]
 
     async def put_artifacts(
         self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
@@ -251,17 +240,3 @@ def _insert_of(dialect: str) -> Any:
     else:
         from sqlalchemy.dialects import sqlite as backend  # type: ignore[no-redef]
     return backend.insert
-
-
-def open_local(database_url: str) -> Engine | None:
-    """A synchronous engine for the proxy cache, when the database is a SQLite file.
-
-    Its reads (a page, a file's row, a project's files) take microseconds in SQLite, and in
-    WAL mode never wait for writers: they run on the event loop. Its writes run in one
-    worker thread each. Through the async driver, every step of either hopped to a worker
-    thread and back, which made a cold page or metadata request wait milliseconds.
-    """
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return create_sync_db_engine(database_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import (
@@ -20,13 +20,17 @@ from wheelyard.core.models import (
 )
 from wheelyard.core.names import ProjectName
 from wheelyard.db.models import ClaimRow, FileRow, ProjectRow, RepositoryRow, StatusRow, YankRow
+from wheelyard.db.reads import SqlReads
 
 
 class SqlCatalog:
     """Hosted repository contents and yanks, read from the database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], local: Engine | None = None
+    ) -> None:
         self.sessions = sessions
+        self.reads = SqlReads(sessions, local)
 
     async def list_projects(self, repository_id: int) -> list[ProjectSummary]:
         statement = (
@@ -34,8 +38,7 @@ class SqlCatalog:
             .where(ProjectRow.repository_id == repository_id)
             .order_by(ProjectRow.name)
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.reads.rows(statement)
         return [ProjectSummary(ProjectName(name), display) for name, display in rows]
 
     async def get_project_page(
@@ -48,8 +51,7 @@ class SqlCatalog:
             .where(ProjectRow.repository_id == repository_id, ProjectRow.name == project)
             .order_by(FileRow.id)
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.reads.rows(statement)
         if not rows:
             return None
         entries = [_index_entry(row) for row in rows if row.filename is not None]
@@ -64,8 +66,7 @@ class SqlCatalog:
             .where(FileRow.repository_id == repository_id, FileRow.filename == filename)
             .where(ProjectRow.name == project)
         )
-        async with self.sessions() as session:
-            row = await session.scalar(statement)
+        row = await self.reads.scalar(statement)
         return None if row is None else stored_file_from_row(ProjectName(project), row)
 
     async def all_yanks(self, repository_id: int) -> dict[str, dict[str, str]]:
@@ -73,8 +74,7 @@ class SqlCatalog:
         statement = select(YankRow.project, YankRow.version_key, YankRow.reason).where(
             YankRow.repository_id == repository_id
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.reads.rows(statement)
         yanks: dict[str, dict[str, str]] = {}
         for project, key, reason in rows:
             yanks.setdefault(project, {})[key] = reason
@@ -85,28 +85,27 @@ class SqlCatalog:
         statement = select(StatusRow.project, StatusRow.status, StatusRow.reason).where(
             StatusRow.repository_id == repository_id
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.reads.rows(statement)
         return {project: (ProjectStatus(status), reason) for project, status, reason in rows}
 
     async def all_claims(self, repository_id: int) -> frozenset[str]:
         """Every name claimed as in-house in the repository."""
         statement = select(ClaimRow.project).where(ClaimRow.repository_id == repository_id)
-        async with self.sessions() as session:
-            return frozenset((await session.scalars(statement)).all())
+        return frozenset(project for (project,) in await self.reads.rows(statement))
 
     async def yanks_for(self, repository_id: int, project: ProjectName) -> dict[str, str]:
         statement = select(YankRow.version_key, YankRow.reason).where(
             YankRow.repository_id == repository_id, YankRow.project == project
         )
-        async with self.sessions() as session:
-            rows = (await session.execute(statement)).all()
+        rows = await self.reads.rows(statement)
         return {key: reason for key, reason in rows}
 
     async def is_claimed(self, repository_id: int, project: ProjectName) -> bool:
         """Claimed names are in-house even before their first upload."""
-        async with self.sessions() as session:
-            return await session.get(ClaimRow, (repository_id, project)) is not None
+        statement = select(ClaimRow.project).where(
+            ClaimRow.repository_id == repository_id, ClaimRow.project == project
+        )
+        return bool(await self.reads.rows(statement))
 
     async def status_of(
         self, repository_id: int, project: ProjectName
@@ -114,9 +113,8 @@ class SqlCatalog:
         statement = select(StatusRow.status, StatusRow.reason).where(
             StatusRow.repository_id == repository_id, StatusRow.project == project
         )
-        async with self.sessions() as session:
-            row = (await session.execute(statement)).first()
-        return None if row is None else (ProjectStatus(row[0]), row[1])
+        rows = await self.reads.rows(statement)
+        return None if not rows else (ProjectStatus(rows[0][0]), rows[0][1])
 
 
 # Only what index pages show, named as FileEntry's fields: the page of a project with

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar, cast
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wheelyard.core.lru import LruMemo
@@ -31,9 +32,10 @@ class GenerationMemoCatalog(SqlCatalog):
         self,
         sessions: async_sessionmaker[AsyncSession],
         reader: GenerationReader,
+        local: Engine | None = None,
         capacity: int = 8192,
     ) -> None:
-        super().__init__(sessions)
+        super().__init__(sessions, local)
         self.reader = reader
         self.generation = -1
         self._answers: LruMemo[Any] = LruMemo(capacity)

@@ -9,7 +9,7 @@ from pathlib import Path
 from wheelyard.core.models import StoredBlob
 from wheelyard.core.names import ProjectName
 from wheelyard.core.ports import CachedArtifact, CachedPage
-from wheelyard.db.cache_store import SqlProxyCache, open_local
+from wheelyard.db.cache_store import SqlProxyCache
 from wheelyard.services.bootstrap import bootstrap
 from wheelyard.services.repositories import list_repositories
 from wheelyard.wiring import Runtime
@@ -26,7 +26,7 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
-    local = open_local(runtime.settings.database_url)
+    local = runtime.local
     assert (local is None) == runtime.settings.database_url.startswith("postgresql")
     cache = SqlProxyCache(runtime.services.sessions, local)
     pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
@@ -41,12 +41,11 @@ async def test_artifacts_are_kept_together_and_replaced_in_place(
     assert kept == {a.filename: a for a in [first[0], *again]}
     assert await cache.get_artifact(pypi.id, WHEEL + ".metadata") == again[0]
     assert await cache.get_artifact(pypi.id, "missing.whl") is None
-    cache.close()
 
 
 async def test_pages_are_read_back_as_written(runtime: Runtime, tmp_path: Path) -> None:
     await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
-    cache = SqlProxyCache(runtime.services.sessions, open_local(runtime.settings.database_url))
+    cache = SqlProxyCache(runtime.services.sessions, runtime.local)
     pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
     fetched = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     page = CachedPage(b"<html/>", "text/html", "http://u/pkg/", fetched, '"e"', "Fri, 01 Jan 2026")
@@ -56,4 +55,3 @@ async def test_pages_are_read_back_as_written(runtime: Runtime, tmp_path: Path) 
     assert await cache.get_page(pypi.id, "pkg") == page
     assert await cache.get_page(pypi.id, "gone") == gone
     assert await cache.get_page(pypi.id, "other") is None
-    cache.close()
