@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -70,6 +71,30 @@ def add_event(session: AsyncSession, event: AuditEvent, at: datetime) -> None:
         )
     )
     session.info.setdefault(_PENDING_LOGS, []).append(_as_log_fields(event, at))
+
+
+async def add_events(session: AsyncSession, events: Sequence[tuple[AuditEvent, datetime]]) -> None:
+    """Add many events to the session's transaction in one statement (no ORM objects):
+    what a batch of downloads costs the server."""
+    rows = [
+        {
+            "at": at,
+            "action": event.action,
+            "actor": event.actor,
+            "address": event.address,
+            "repository": event.repository,
+            "project": event.project,
+            "version": event.version,
+            "filename": event.filename,
+            "detail": dict(event.detail),
+        }
+        for event, at in events
+    ]
+    if rows:
+        await session.execute(insert(AuditRow), rows)
+    session.info.setdefault(_PENDING_LOGS, []).extend(
+        _as_log_fields(event, at) for event, at in events
+    )
 
 
 @orm_event.listens_for(Session, "after_commit")

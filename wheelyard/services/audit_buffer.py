@@ -15,7 +15,7 @@ import contextlib
 import logging
 from datetime import datetime
 
-from wheelyard.services.audit import AuditEvent, add_event
+from wheelyard.services.audit import AuditEvent, add_events
 from wheelyard.services.context import ServiceContext
 
 log = logging.getLogger("wheelyard.audit")
@@ -41,8 +41,7 @@ class AuditBuffer:
             return
         try:
             async with self.context.sessions.begin() as session:
-                for event, at in pending:
-                    add_event(session, event, at)
+                await add_events(session, pending)
         except Exception:
             log.exception("could not write %d audit events; will try again", len(pending))
             self._pending[:0] = pending
