@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Executable, delete, select, update
+from sqlalchemy import Engine, Executable, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import StoredBlob
@@ -84,10 +84,7 @@ class SqlProxyCache:
     # Reads select plain columns: ORM entities would cost more than the query on this path.
 
     async def get_page(self, repository_id: int, key: str) -> CachedPage | None:
-        statement = select(*_PAGE_COLUMNS).where(
-            ProxyPageRow.repository_id == repository_id, ProxyPageRow.project == key
-        )
-        rows = await self.reads.rows(statement)
+        rows = await self.reads.rows(_PAGE, {"repository_id": repository_id, "key": key})
         row = rows[0] if rows else None
         if row is None:
             return None
@@ -131,17 +128,13 @@ class SqlProxyCache:
     # --- files -------------------------------------------------------------------------
 
     async def get_artifact(self, repository_id: int, filename: str) -> CachedArtifact | None:
-        statement = select(*_FILE_COLUMNS).where(
-            ProxyFileRow.repository_id == repository_id, ProxyFileRow.filename == filename
-        )
-        rows = await self.reads.rows(statement)
+        parameters = {"repository_id": repository_id, "filename": filename}
+        rows = await self.reads.rows(_ARTIFACT, parameters)
         return _artifact(rows[0]) if rows else None
 
     async def artifacts_of(self, repository_id: int, project: ProjectName) -> list[CachedArtifact]:
-        statement = select(*_FILE_COLUMNS).where(
-            ProxyFileRow.repository_id == repository_id, ProxyFileRow.project == project
-        )
-        return [_artifact(row) for row in await self.reads.rows(statement)]
+        parameters = {"repository_id": repository_id, "project": project}
+        return [_artifact(row) for row in await self.reads.rows(_ARTIFACTS, parameters)]
 
     async def put_artifacts(
         self, repository_id: int, artifacts: Sequence[CachedArtifact], fetched_at: datetime
@@ -219,6 +212,19 @@ _FILE_COLUMNS = (
     ProxyFileRow.blob_key,
     ProxyFileRow.size,
     ProxyFileRow.sha256,
+)
+# Made once, with bound parameters: see the same in ``db.catalog``.
+_PAGE = select(*_PAGE_COLUMNS).where(
+    ProxyPageRow.repository_id == bindparam("repository_id"),
+    ProxyPageRow.project == bindparam("key"),
+)
+_ARTIFACT = select(*_FILE_COLUMNS).where(
+    ProxyFileRow.repository_id == bindparam("repository_id"),
+    ProxyFileRow.filename == bindparam("filename"),
+)
+_ARTIFACTS = select(*_FILE_COLUMNS).where(
+    ProxyFileRow.repository_id == bindparam("repository_id"),
+    ProxyFileRow.project == bindparam("project"),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import BindParameter, Engine, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wheelyard.core.models import (
@@ -33,25 +33,15 @@ class SqlCatalog:
         self.reads = SqlReads(sessions, local)
 
     async def list_projects(self, repository_id: int) -> list[ProjectSummary]:
-        statement = (
-            select(ProjectRow.name, ProjectRow.display_name)
-            .where(ProjectRow.repository_id == repository_id)
-            .order_by(ProjectRow.name)
-        )
-        rows = await self.reads.rows(statement)
+        rows = await self.reads.rows(_PROJECTS, {"repository_id": repository_id})
         return [ProjectSummary(ProjectName(name), display) for name, display in rows]
 
     async def get_project_page(
         self, repository_id: int, project: ProjectName
     ) -> ProjectPage | None:
-        # One round trip: the project row outer-joined with its files' index columns.
-        statement = (
-            select(ProjectRow.name, ProjectRow.display_name, *_INDEX_COLUMNS)
-            .outerjoin(FileRow, FileRow.project_id == ProjectRow.id)
-            .where(ProjectRow.repository_id == repository_id, ProjectRow.name == project)
-            .order_by(FileRow.id)
+        rows = await self.reads.rows(
+            _PROJECT_PAGE, {"repository_id": repository_id, "project": project}
         )
-        rows = await self.reads.rows(statement)
         if not rows:
             return None
         entries = [_index_entry(row) for row in rows if row.filename is not None]
@@ -60,61 +50,43 @@ class SqlCatalog:
     async def find_file(
         self, repository_id: int, project: ProjectName, filename: str
     ) -> StoredFile | None:
-        statement = (
-            select(FileRow)
-            .join(ProjectRow, ProjectRow.id == FileRow.project_id)
-            .where(FileRow.repository_id == repository_id, FileRow.filename == filename)
-            .where(ProjectRow.name == project)
-        )
-        row = await self.reads.scalar(statement)
-        return None if row is None else stored_file_from_row(ProjectName(project), row)
+        parameters = {"repository_id": repository_id, "project": project, "filename": filename}
+        rows = await self.reads.rows(_STORED_FILE, parameters)
+        return stored_file_from_row(ProjectName(project), rows[0]) if rows else None
 
     async def all_yanks(self, repository_id: int) -> dict[str, dict[str, str]]:
         """Every yank of the repository's view: project -> canonical version -> reason."""
-        statement = select(YankRow.project, YankRow.version_key, YankRow.reason).where(
-            YankRow.repository_id == repository_id
-        )
-        rows = await self.reads.rows(statement)
         yanks: dict[str, dict[str, str]] = {}
-        for project, key, reason in rows:
+        for project, key, reason in await self.reads.rows(_YANKS, {"repository_id": repository_id}):
             yanks.setdefault(project, {})[key] = reason
         return yanks
 
     async def all_statuses(self, repository_id: int) -> dict[str, tuple[ProjectStatus, str]]:
         """Every project status set in the repository's view."""
-        statement = select(StatusRow.project, StatusRow.status, StatusRow.reason).where(
-            StatusRow.repository_id == repository_id
-        )
-        rows = await self.reads.rows(statement)
+        rows = await self.reads.rows(_STATUSES, {"repository_id": repository_id})
         return {project: (ProjectStatus(status), reason) for project, status, reason in rows}
 
     async def all_claims(self, repository_id: int) -> frozenset[str]:
         """Every name claimed as in-house in the repository."""
-        statement = select(ClaimRow.project).where(ClaimRow.repository_id == repository_id)
-        return frozenset(project for (project,) in await self.reads.rows(statement))
+        rows = await self.reads.rows(_CLAIMS, {"repository_id": repository_id})
+        return frozenset(project for (project,) in rows)
 
     async def yanks_for(self, repository_id: int, project: ProjectName) -> dict[str, str]:
-        statement = select(YankRow.version_key, YankRow.reason).where(
-            YankRow.repository_id == repository_id, YankRow.project == project
-        )
-        rows = await self.reads.rows(statement)
+        parameters = {"repository_id": repository_id, "project": project}
+        rows = await self.reads.rows(_PROJECT_YANKS, parameters)
         return {key: reason for key, reason in rows}
 
     async def is_claimed(self, repository_id: int, project: ProjectName) -> bool:
         """Claimed names are in-house even before their first upload."""
-        statement = select(ClaimRow.project).where(
-            ClaimRow.repository_id == repository_id, ClaimRow.project == project
-        )
-        return bool(await self.reads.rows(statement))
+        parameters = {"repository_id": repository_id, "project": project}
+        return bool(await self.reads.rows(_PROJECT_CLAIM, parameters))
 
     async def status_of(
         self, repository_id: int, project: ProjectName
     ) -> tuple[ProjectStatus, str] | None:
-        statement = select(StatusRow.status, StatusRow.reason).where(
-            StatusRow.repository_id == repository_id, StatusRow.project == project
-        )
-        rows = await self.reads.rows(statement)
-        return None if not rows else (ProjectStatus(rows[0][0]), rows[0][1])
+        parameters = {"repository_id": repository_id, "project": project}
+        rows = await self.reads.rows(_PROJECT_STATUS, parameters)
+        return (ProjectStatus(rows[0][0]), rows[0][1]) if rows else None
 
 
 # Only what index pages show, named as FileEntry's fields: the page of a project with
@@ -129,6 +101,55 @@ _INDEX_COLUMNS = (
     FileRow.upload_time,
     FileRow.metadata_sha256,
     FileRow.provenance.is_not(None).label("has_provenance"),
+)
+
+# The serving path's statements are made once, with bound parameters: building a
+# statement and adapting its cached compiled form to the new object cost several times
+# the query itself (a project page: about 280 microseconds against 40).
+_REPOSITORY_ID: BindParameter[int] = bindparam("repository_id")
+_PROJECTS = (
+    select(ProjectRow.name, ProjectRow.display_name)
+    .where(ProjectRow.repository_id == _REPOSITORY_ID)
+    .order_by(ProjectRow.name)
+)
+# One round trip: the project row outer-joined with its files' index columns.
+_PROJECT_PAGE = (
+    select(ProjectRow.name, ProjectRow.display_name, *_INDEX_COLUMNS)
+    .outerjoin(FileRow, FileRow.project_id == ProjectRow.id)
+    .where(ProjectRow.repository_id == _REPOSITORY_ID, ProjectRow.name == bindparam("project"))
+    .order_by(FileRow.id)
+)
+_STORED_FILE = (
+    select(
+        FileRow.version,
+        FileRow.filename,
+        FileRow.blob_key,
+        FileRow.size,
+        FileRow.sha256,
+        FileRow.metadata_key,
+        FileRow.metadata_size,
+        FileRow.metadata_sha256,
+        FileRow.provenance,
+    )
+    .join(ProjectRow, ProjectRow.id == FileRow.project_id)
+    .where(FileRow.repository_id == _REPOSITORY_ID, FileRow.filename == bindparam("filename"))
+    .where(ProjectRow.name == bindparam("project"))
+)
+_YANKS = select(YankRow.project, YankRow.version_key, YankRow.reason).where(
+    YankRow.repository_id == _REPOSITORY_ID
+)
+_STATUSES = select(StatusRow.project, StatusRow.status, StatusRow.reason).where(
+    StatusRow.repository_id == _REPOSITORY_ID
+)
+_CLAIMS = select(ClaimRow.project).where(ClaimRow.repository_id == _REPOSITORY_ID)
+_PROJECT_YANKS = select(YankRow.version_key, YankRow.reason).where(
+    YankRow.repository_id == _REPOSITORY_ID, YankRow.project == bindparam("project")
+)
+_PROJECT_STATUS = select(StatusRow.status, StatusRow.reason).where(
+    StatusRow.repository_id == _REPOSITORY_ID, StatusRow.project == bindparam("project")
+)
+_PROJECT_CLAIM = select(ClaimRow.project).where(
+    ClaimRow.repository_id == _REPOSITORY_ID, ClaimRow.project == bindparam("project")
 )
 
 
@@ -161,8 +182,9 @@ def project_page_from_rows(
     )
 
 
-def stored_file_from_row(project: ProjectName, row: FileRow) -> StoredFile:
-    """Where a stored file's bytes, metadata and provenance are."""
+def stored_file_from_row(project: ProjectName, row: Any) -> StoredFile:
+    """Where a stored file's bytes, metadata and provenance are (``row``: a FileRow, or a
+    row of its columns)."""
     metadata = None
     if row.metadata_key and row.metadata_sha256 and row.metadata_size is not None:
         metadata = StoredBlob(row.metadata_key, row.metadata_size, row.metadata_sha256)

@@ -9,13 +9,12 @@ go through the async sessions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Engine, Row, Select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
 
 from wheelyard.db.engine import create_sync_db_engine
 
@@ -32,20 +31,15 @@ class SqlReads:
         self.sessions = sessions
         self.local = local
 
-    async def rows(self, statement: Select[*_Ts]) -> Sequence[Row[*_Ts]]:
+    async def rows(
+        self, statement: Select[*_Ts], parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[*_Ts]]:
+        """Every row; ``parameters`` are the values of the statement's bound parameters."""
         if self.local is not None:
             with self.local.connect() as connection:
-                return connection.execute(statement).all()
+                return connection.execute(statement, parameters).all()
         async with self.sessions() as session:
-            return (await session.execute(statement)).all()
-
-    async def scalar(self, statement: Select[Any]) -> Any:
-        """The first column of the first row (an ORM entity, when it selects one)."""
-        if self.local is not None:
-            with Session(self.local) as session:
-                return session.scalar(statement)
-        async with self.sessions() as session:
-            return await session.scalar(statement)
+            return (await session.execute(statement, parameters)).all()
 
 
 def open_local(database_url: str) -> Engine | None:
