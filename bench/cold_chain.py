@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from corpus import build_corpus  # noqa: E402
 from proxy import start_nginx  # noqa: E402
-from static_index import build_static_tree  # noqa: E402
+from static_index import build_static_tree, tree_projects  # noqa: E402
 
 from wheelyard import config  # noqa: E402
 from wheelyard.core.models import RequestContext  # noqa: E402
@@ -87,8 +87,7 @@ def main() -> None:
     repeats = parser.parse_args().repeats
     corpus = build_corpus(BENCH_DIR / ".corpus", 200)
     static = build_static_tree(corpus)
-    projects = sorted({path.name.split("-")[0].replace("_", "-") for path in
-                       (static / "files").glob("tree_*.whl")})  # fmt: skip
+    projects = tree_projects(static)
     with tempfile.TemporaryDirectory(prefix="cold-chain-") as work:
         nginx = start_nginx(Path(work) / "nginx", static)
         try:

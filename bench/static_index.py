@@ -124,3 +124,9 @@ def build_static_tree(corpus: Corpus, with_metadata: bool = False) -> Path:
     _write_simple(simple, by_project, metadata)
     marker.touch()
     return root
+
+
+def tree_projects(static: Path) -> list[str]:
+    """The normalized names of the 30-package tree's projects in a static tree."""
+    wheels = (static / "files").glob("tree_*.whl")
+    return sorted({path.name.split("-")[0].replace("_", "-") for path in wheels})

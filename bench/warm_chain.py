@@ -39,7 +39,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from corpus import build_corpus  # noqa: E402
 from proxy import JSON_ACCEPT, start_nginx  # noqa: E402
-from static_index import build_static_tree  # noqa: E402
+from static_index import build_static_tree, tree_projects  # noqa: E402
 
 from wheelyard import config  # noqa: E402
 from wheelyard.core.models import RepositoryKind  # noqa: E402
@@ -132,8 +132,7 @@ def main() -> None:
     rounds = parser.parse_args().rounds
     corpus = build_corpus(BENCH_DIR / ".corpus", 200)
     static = build_static_tree(corpus)
-    projects = sorted({path.name.split("-")[0].replace("_", "-") for path in
-                       (static / "files").glob("tree_*.whl")})  # fmt: skip
+    projects = tree_projects(static)
     with tempfile.TemporaryDirectory(prefix="warm-chain-") as work:
         nginx = start_nginx(Path(work) / "nginx", static)
         try:
