@@ -360,7 +360,7 @@ def test_far_over_size_limit_is_cut_off_while_streaming(
         response = client.post(
             "/main/", content=chunks() if chunked else body, headers={"Content-Type": content_type}
         )
-    assert_refused(response, 413, "over the limit")
+    assert_refused(response, 413, f"over the limit of {100 * 1024} bytes for a file")
     assert_nothing_stored(server, database, before, "rej-huge")
 
 

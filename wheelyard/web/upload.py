@@ -25,11 +25,14 @@ FORM_OVERHEAD = 16 * 1024 * 1024
 """Room for the metadata fields (long descriptions) beside the file itself."""
 
 
-def _limit_body(request: Request, limit: int) -> None:
-    """Refuse bodies over ``limit`` while they stream in, not after."""
+def _limit_body(request: Request, file_limit: int) -> None:
+    """Refuse bodies over ``file_limit`` plus the room for form fields while they stream
+    in, not after; the message names the limit as configured."""
+    limit = file_limit + FORM_OVERHEAD
+    refusal = f"upload is over the limit of {file_limit} bytes for a file"
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"upload is over the limit of {limit} bytes")
+        raise PayloadTooLarge(refusal)
     receive = request._receive
     received = 0
 
@@ -38,7 +41,7 @@ def _limit_body(request: Request, limit: int) -> None:
         message = await receive()
         received += len(message.get("body", b""))
         if received > limit:
-            raise PayloadTooLarge(f"upload is over the limit of {limit} bytes")
+            raise PayloadTooLarge(refusal)
         return message
 
     request._receive = limited_receive
@@ -73,7 +76,7 @@ async def _upload(request: Request) -> Response:
     name = request.path_params["repo"]
     repository, _, principal = await authorized_view(request, name, Role.UPLOAD)
     runtime = runtime_of(request)
-    _limit_body(request, runtime.settings.max_upload_size + FORM_OVERHEAD)
+    _limit_body(request, runtime.settings.max_upload_size)
     async with request.form(max_files=2, max_fields=1000, max_part_size=FORM_OVERHEAD) as form:
         _check_action(form)
         content = form.get("content")
