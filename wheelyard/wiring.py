@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy import Engine
@@ -41,6 +42,7 @@ from wheelyard.db.view_memo import GenerationMemoCatalog
 from wheelyard.services.context import ServiceContext, SystemClock
 from wheelyard.services.repositories import get_repository, list_repositories
 from wheelyard.storage import open_blob_store
+from wheelyard.storage.fs import FileBlobStore
 
 UPSTREAM_CONNECTIONS = 64
 """At most this many connections to upstream indexes at once, per server process."""
@@ -99,9 +101,15 @@ def open_proxy_wiring(
         headers={"User-Agent": f"wheelyard/{__version__}"},
     )
     cache = SqlProxyCache(services.sessions, local)
-    temporary = settings.data_dir / "proxy-downloads"
+    temporary = settings.data_dir / PROXY_DOWNLOADS
     fetches = FileFetches(cache, services.blobs, services.clock, temporary)
     return ProxyWiring(client, cache, services.blobs, fetches)
+
+
+UPLOAD_SPOOL = "uploads"
+"""The folder of the data directory where uploads are spooled before they are checked."""
+PROXY_DOWNLOADS = "proxy-downloads"
+"""The folder of the data directory where upstream files are fetched before they are kept."""
 
 
 @dataclass
@@ -120,6 +128,18 @@ class Runtime:
     def view_catalog(self) -> SqlCatalog:
         """The catalog source chains read: answers kept for one catalog generation."""
         return self.view_memo
+
+    @property
+    def upload_spool(self) -> Path:
+        return self.settings.data_dir / UPLOAD_SPOOL
+
+    @property
+    def scratch_directories(self) -> tuple[Path, ...]:
+        """Where a killed process may leave partial files: spooled uploads, upstream
+        files being fetched, and blobs being written on the local disk."""
+        blobs = self.services.blobs
+        written = (blobs.temporary,) if isinstance(blobs, FileBlobStore) else ()
+        return (self.upload_spool, self.settings.data_dir / PROXY_DOWNLOADS, *written)
 
     @property
     def generation(self) -> GenerationReader:

@@ -18,7 +18,7 @@ class FileBlobStore:
     """Stores each blob as a file; a write goes to a temporary file, is fsynced, then renamed.
 
     A crash leaves either the whole blob or nothing under its key (at worst an orphaned
-    temporary file under ``.tmp/``, which is harmless and removable).
+    temporary file under ``.tmp/``, which the server's upkeep removes after a day).
     """
 
     def __init__(self, root: Path) -> None:

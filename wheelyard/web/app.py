@@ -63,8 +63,9 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
         app.state.audit_buffer = AuditBuffer(runtime.services)
         app.state.audit_buffer.start()
         retention = timedelta(seconds=settings.audit_retention)
-        app.state.housekeeping = Housekeeping(runtime.services, retention)
-        app.state.housekeeping.start()  # audit retention purge: now, then hourly
+        scratch = runtime.scratch_directories
+        app.state.housekeeping = Housekeeping(runtime.services, retention, scratch)
+        app.state.housekeeping.start()  # now, then hourly
         app.state.oidc_verifier = oidc.open_verifier(settings, runtime.services.clock)
         try:
             yield

@@ -82,8 +82,7 @@ async def _upload(request: Request) -> Response:
         content = form.get("content")
         if not isinstance(content, UploadFile) or not content.filename:
             raise InvalidInput("the upload has no 'content' file")
-        spool_dir = runtime.settings.data_dir / "uploads"
-        path = await asyncio.to_thread(_spool, content, spool_dir)
+        path = await asyncio.to_thread(_spool, content, runtime.upload_spool)
     try:
         published = await publish(
             runtime.services,
