@@ -148,3 +148,43 @@ def test_hosted_projects_stay_fast_with_a_dead_upstream(server: Server, tmp_path
             assert client.get(f"/{repo}/simple/").status_code == 200
     assert time.monotonic() - started < 5
     assert page(server, repo, "not-in-house").status_code == 502
+
+
+def test_import_refuses_a_public_name_until_claimed(
+    server: Server, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream.add(make_wheel(tmp_path, "pub-import", "1.0"))
+    proxy = proxy_repo(server, upstream)
+    repo = hosted_repo(server, proxy)
+    folder = tmp_path / "ours"
+    folder.mkdir()
+    ours = make_wheel(folder, "pub-import", "0.1")
+    make_wheel(folder, "corp-import", "0.1")
+
+    first = server.cli("import", repo, str(folder), check=False)
+    assert first.returncode == 1
+    assert "Traceback" not in first.stderr
+    assert "imported 1, skipped 0 existing, refused 1" in first.stdout
+    refusal = next(line for line in first.stderr.splitlines() if line.startswith("refused"))
+    assert refusal.startswith(f"refused {ours.name}: ")
+    assert proxy in refusal
+    assert f"wheelyard repo claim {repo} pub-import" in refusal
+    assert filenames(server, repo, "pub-import") == ["pub_import-1.0-py3-none-any.whl"]
+
+    server.cli("repo", "claim", repo, "pub-import")
+    second = server.cli("import", repo, str(folder))
+    assert "imported 1, skipped 1 existing, refused 0" in second.stdout
+    assert filenames(server, repo, "pub-import") == [ours.name]
+
+
+def test_import_fails_closed_when_no_upstream_can_be_asked(server: Server, tmp_path: Path) -> None:
+    repo = hosted_repo(server, proxy_repo(server, refused_url()))
+    wheel = make_wheel(tmp_path, "new-import", "1.0")
+    refused = server.cli("import", repo, str(wheel), check=False)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert "imported 0, skipped 0 existing, refused 1" in refused.stdout
+    assert f"wheelyard repo claim {repo} new-import" in refused.stderr
+    server.cli("repo", "claim", repo, "new-import")
+    assert "imported 1, skipped 0" in server.cli("import", repo, str(wheel)).stdout
+    assert filenames(server, repo, "new-import") == [wheel.name]

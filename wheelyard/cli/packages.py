@@ -96,7 +96,11 @@ def import_command(
         with _progress() as progress:
             task = progress.add_task("importing", total=len(files))
             return await catalog_admin.import_files(
-                runtime.services, repo, files, lambda _: progress.advance(task)
+                runtime.services,
+                repo,
+                files,
+                lambda _: progress.advance(task),
+                runtime.upstream_lookup,
             )
 
     report = run(context, values, use_case)

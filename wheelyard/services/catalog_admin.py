@@ -10,14 +10,21 @@ from packaging.utils import canonicalize_version
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wheelyard.core.errors import Conflict, InvalidDistribution, InvalidInput, NotFound
+from wheelyard.core.errors import (
+    Conflict,
+    InvalidDistribution,
+    InvalidInput,
+    NameCollision,
+    NotFound,
+    UpstreamUnavailable,
+)
 from wheelyard.core.models import ProjectPage, ProjectStatus, RequestContext
 from wheelyard.core.names import ProjectName
 from wheelyard.core.sources.base import Source
 from wheelyard.db.models import FileRow, ProjectRow, StatusRow, YankRow
 from wheelyard.services.audit import AuditEvent, actor_or_local, add_event
 from wheelyard.services.context import ServiceContext
-from wheelyard.services.publish import Upload, publish
+from wheelyard.services.publish import Upload, UpstreamLookup, publish
 from wheelyard.services.repositories import delete_unreferenced_blobs, get_row
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip")
@@ -252,19 +259,23 @@ async def import_files(
     repository: str,
     files: list[Path],
     progress: Callable[[Path], None] | None = None,
+    upstream_lookup: UpstreamLookup | None = None,
 ) -> ImportReport:
-    """Publish each file as the local administrator; existing filenames are skipped."""
+    """Publish each file as the local administrator; existing filenames are skipped.
+
+    Security: with ``upstream_lookup``, a project name new to the repository that one of
+    its upstreams serves is refused, as it is for any upload (dependency confusion); an
+    admin claims the names meant to be in-house first (``repo claim``).
+    """
     report = ImportReport(failed=[])
     for path in files:
+        upload = Upload(repository=repository, filename=path.name, path=path, actor_name="import")
         try:
-            await publish(
-                context,
-                Upload(repository=repository, filename=path.name, path=path, actor_name="import"),
-            )
+            await publish(context, upload, upstream_lookup)
             report.stored += 1
         except Conflict:
             report.skipped += 1
-        except InvalidDistribution as error:
+        except (InvalidDistribution, NameCollision, UpstreamUnavailable) as error:
             assert report.failed is not None
             report.failed.append(f"{path.name}: {error.message}")
         if progress is not None:
