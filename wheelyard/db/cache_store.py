@@ -37,7 +37,6 @@ class SqlProxyCache:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], local: Engine | None = None
     ) -> None:
-        self.sessions = sessions
         self.local = local
         self.reads = SqlReads(sessions, local)
         self.engine: AsyncEngine = sessions.kw["bind"]

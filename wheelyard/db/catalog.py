@@ -29,7 +29,6 @@ class SqlCatalog:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], local: Engine | None = None
     ) -> None:
-        self.sessions = sessions
         self.reads = SqlReads(sessions, local)
 
     async def list_projects(self, repository_id: int) -> list[ProjectSummary]:
