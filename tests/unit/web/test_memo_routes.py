@@ -281,9 +281,13 @@ def test_how_long_a_rendered_view_is_reused() -> None:
 WHEEL = "pkg-1.0-py3-none-any.whl"
 
 
-def _memoize_downloads(setup: Setup, wheel: Path, local: bool = True) -> None:
-    """Memoize the wheel and its metadata, as on the local disk or (``local`` False) in a
-    store without local paths."""
+def _memoize_downloads(
+    setup: Setup, directory: Path, local: bool = True, content: bytes = b"wheel bytes"
+) -> Path:
+    """Write the wheel and its metadata into ``directory`` and memoize both, as on the
+    local disk or (``local`` False) in a store without local paths; returns the wheel."""
+    wheel = directory / WHEEL
+    wheel.write_bytes(content)
     metadata = wheel.with_name(WHEEL + ".metadata")
     metadata.write_bytes(b"M")
     downloads = setup.cache.downloads
@@ -292,15 +296,14 @@ def _memoize_downloads(setup: Setup, wheel: Path, local: bool = True) -> None:
         blob = StoredBlob(name, path.stat().st_size, "ab" * 32)
         memo = memoized_download(blob, None, path if local else None, "application/octet-stream")
         downloads.put(("main", "pkg", name), memo)
+    return wheel
 
 
 @pytest.mark.parametrize("local", [True, False], ids=["local-disk", "no-local-path"])
 async def test_a_memoized_download_is_served_and_audited(
     setup: Setup, tmp_path: Path, local: bool
 ) -> None:
-    wheel = tmp_path / WHEEL
-    wheel.write_bytes(b"wheel bytes")
-    _memoize_downloads(setup, wheel, local)
+    _memoize_downloads(setup, tmp_path, local)
     status, headers, body = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
     assert (status, body, headers[b"etag"]) == (200, b"wheel bytes", b'"' + b"ab" * 32 + b'"')
     status, _, body = await setup.get(
@@ -324,9 +327,7 @@ async def test_a_memoized_download_is_served_and_audited(
 async def test_other_downloads_take_the_ordinary_path(
     setup: Setup, tmp_path: Path, path: str, change: Any
 ) -> None:
-    wheel = tmp_path / WHEEL
-    wheel.write_bytes(b"wheel bytes")
-    _memoize_downloads(setup, wheel)
+    _memoize_downloads(setup, tmp_path)
     if change is not None:
         change(setup)
     status, _, body = await setup.get(path, READ_AS_READER)
@@ -346,11 +347,9 @@ async def test_a_memoized_file_is_answered_as_the_ordinary_serving_answers(
     setup: Setup, tmp_path: Path, size: int
 ) -> None:
     """The whole-file answer made from the memo's headers equals the general one's."""
-    wheel = tmp_path / WHEEL
-    wheel.write_bytes(b"w" * size)
-    _memoize_downloads(setup, wheel, local=False)
+    _memoize_downloads(setup, tmp_path, local=False, content=b"w" * size)
     general = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
-    _memoize_downloads(setup, wheel, local=True)
+    _memoize_downloads(setup, tmp_path, local=True, content=b"w" * size)
     memoized = await setup.get(f"/main/files/pkg/{WHEEL}", READ_AS_READER)
     assert memoized == general
     assert general[0] == 200
@@ -372,9 +371,7 @@ async def test_a_memoized_file_gone_from_storage_takes_the_ordinary_path(
     setup: Setup, tmp_path: Path, local: bool
 ) -> None:
     """Deleted behind the server's back: ``download`` finds it again (or answers 404)."""
-    wheel = tmp_path / WHEEL
-    wheel.write_bytes(b"wheel bytes")
-    _memoize_downloads(setup, wheel, local)
+    wheel = _memoize_downloads(setup, tmp_path, local)
     wheel.unlink()
     path = f"/main/files/pkg/{WHEEL}"
     status, _, body = await setup.get(path, READ_AS_READER)
