@@ -90,8 +90,6 @@ def _run_uvicorn(sock: socket.socket, workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from wheelyard.cli.http_protocol import CoalescingHttpToolsProtocol
-
     config = uvicorn.Config(
         "wheelyard.web.asgi:create_app_from_environment",
         factory=True,
@@ -100,7 +98,7 @@ def _run_uvicorn(sock: socket.socket, workers: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=30,
         proxy_headers=False,
-        http=CoalescingHttpToolsProtocol,
+        http="wheelyard.web.http_protocol:CoalescingHttpToolsProtocol",
         server_header=False,  # do not advertise the implementation
         ws="none",  # no WebSocket routes: do not load a WebSocket implementation
     )

@@ -77,6 +77,10 @@ class GenerationReader(Protocol):
 
     async def current(self) -> int: ...
 
+    def read_now(self) -> int | None:
+        """The generation read without waiting on anything, where the database allows it
+        (None: only ``current`` can read it)."""
+
     def close(self) -> None: ...
 
 
@@ -93,6 +97,9 @@ class SqliteGenerationReader:
         )
 
     async def current(self) -> int:
+        return self.read_now()
+
+    def read_now(self) -> int:
         row = self._connection.execute(
             "SELECT generation FROM catalog_state WHERE id = 1"
         ).fetchone()
@@ -114,6 +121,9 @@ class SqlGenerationReader:
                 text("SELECT generation FROM catalog_state WHERE id = 1")
             )
         return int(value or 0)
+
+    def read_now(self) -> None:
+        """A read through the async engine has to wait for the server."""
 
     def close(self) -> None:
         """The engine is closed by its owner."""

@@ -20,6 +20,7 @@ from wheelyard.web.api.mount import PREFIX as API_PREFIX
 from wheelyard.web.api.mount import LazyApi
 from wheelyard.web.caching import ServingCache
 from wheelyard.web.deps import RepositoryDirectory
+from wheelyard.web.early_answers import EARLY_ANSWERS, EarlyAnswers
 from wheelyard.web.errors import handle_wheelyard_error
 from wheelyard.web.metrics import MetricsMiddleware
 from wheelyard.wiring import open_runtime
@@ -54,7 +55,7 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
     """
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, EarlyAnswers]]:
         runtime = await open_runtime(settings, migrate=migrate)
         app.state.runtime = runtime
         app.state.authenticator = Authenticator(runtime.services)
@@ -68,7 +69,7 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
         app.state.housekeeping.start()  # now, then hourly
         app.state.oidc_verifier = oidc.open_verifier(settings, runtime.services.clock)
         try:
-            yield
+            yield _early_answers(app)
         finally:
             await app.state.housekeeping.stop()
             await oidc.close_verifier(app.state.oidc_verifier)
@@ -84,3 +85,12 @@ def create_app(settings: Settings, migrate: bool = True) -> Starlette:
     )
     api.state = app.state  # the mounted API sees the runtime the lifespan opens
     return app
+
+
+def _early_answers(app: Starlette) -> dict[str, EarlyAnswers]:
+    """The lifespan state the server hands its HTTP protocol: ``EarlyAnswers`` where the
+    catalog generation can be read without waiting (SQLite), nothing otherwise."""
+    reader = app.state.runtime.generation
+    if reader.read_now() is None:
+        return {}
+    return {EARLY_ANSWERS: EarlyAnswers(app.state, reader.read_now)}

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -27,14 +27,43 @@ from wheelyard.core.models import StoredBlob
 from wheelyard.db.generation import REQUEST_GENERATION, GenerationReader
 from wheelyard.web.conditional import etag_matches, etag_of
 
+STATUS_LINES = {200: b"HTTP/1.1 200 OK\r\n", 304: b"HTTP/1.1 304 Not Modified\r\n"}
+
+
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """An answer as it goes on the wire, made before any request asks for it: the status
+    line and headers (each line ending in CRLF; the server adds its own, such as
+    ``date``, and the blank line), and the body, which a HEAD request is not sent."""
+
+    status: int
+    head: bytes
+    body: bytes
+
+
+def raw_head(status: int, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """The status line and header lines of an answer, as sent."""
+    return STATUS_LINES[status] + b"".join(
+        name + b": " + value + b"\r\n" for name, value in headers
+    )
+
 
 class RenderedPage:
     """A page as sent: body, ETag and the headers of its 200 and 304 answers, a monotonic
     deadline for reuse (None: none), and the proxy caches' version of the project it was
     made at (None: made from the catalog alone). The headers are made once, as the page
-    is sent many times."""
+    is sent many times, both as ASGI headers and on the wire."""
 
-    __slots__ = ("body", "etag", "expires", "headers", "not_modified_headers", "version")
+    __slots__ = (
+        "body",
+        "etag",
+        "expires",
+        "headers",
+        "not_modified",
+        "not_modified_headers",
+        "ok",
+        "version",
+    )
 
     def __init__(
         self,
@@ -61,6 +90,12 @@ class RenderedPage:
             (b"content-length", str(len(body)).encode()),
             (b"content-type", content_type.encode()),
         ]
+        self.ok = RawAnswer(200, raw_head(200, self.headers), body)
+        self.not_modified = RawAnswer(304, raw_head(304, self.not_modified_headers), b"")
+
+    def answer(self, if_none_match: str | None) -> RawAnswer:
+        """What ``send`` sends, as it goes on the wire."""
+        return self.not_modified if etag_matches(if_none_match, self.etag) else self.ok
 
     async def send(self, send: Send, if_none_match: str | None) -> None:
         """Answer with the page, or 304 when the client's copy (``If-None-Match``) is it."""
@@ -118,13 +153,15 @@ class MemoizedDownload:
     memoized: the memo holds only where files are, so its size stays small.
 
     ``path`` is the file on the local disk, if the store has one, and ``headers`` the
-    headers of its whole-file answer but its length, made once as it is sent many times.
+    headers of its whole-file answer but its length, made once as it is sent many times
+    (``head``: the same with the status line, as they go on the wire).
     """
 
     descriptor: StoredBlob
     expires: float | None
     path: str | None = None
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    head: bytes = b""
 
 
 class ServingCache:
@@ -144,13 +181,17 @@ class ServingCache:
 
         The rest of the request (the catalog memo included) works at this generation.
         """
-        current = await self.reader.current()
+        current = self.observe(await self.reader.current())
+        REQUEST_GENERATION.set(current)
+        return current
+
+    def observe(self, current: int) -> int:
+        """Drop everything if the generation read (``current``) moved. Returns it."""
         if current != self.generation:
             self.principals.clear()
             self.pages.clear()
             self.downloads.clear()
             self.generation = current
-        REQUEST_GENERATION.set(current)
         return current
 
     async def verify_once(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.types import Scope
 
@@ -134,6 +136,13 @@ class RepositoryDirectory:
             raise RepositoryNotFound(f"repository {name!r} not found")
         return self.repositories[name], self.sources[name]
 
+    def known(self, name: str, generation: int) -> RepositoryConfig | None:
+        """Repository ``name`` if the directory is at ``generation`` and knows it; None
+        otherwise (without reading anything)."""
+        if self.generation != generation or self.repositories is None:
+            return None
+        return self.repositories.get(name)
+
     async def all(self, generation: int) -> dict[str, tuple[RepositoryConfig, Source]]:
         """Every repository with its view, by name."""
         await self._refresh(generation)
@@ -203,7 +212,12 @@ def request_context(request: Request) -> RequestContext:
 
 def header_of(scope: Scope, name: bytes) -> str | None:
     """The first value of a request header, as Starlette's ``Headers.get`` gives it."""
-    for key, value in scope["headers"]:
+    return first_header(scope["headers"], name)
+
+
+def first_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case) among raw ASGI-style headers."""
+    for key, value in headers:
         if key == name:
             text: str = value.decode("latin-1")
             return text
@@ -213,25 +227,40 @@ def header_of(scope: Scope, name: bytes) -> str | None:
 async def memoized_read_access(
     scope: Scope, repository_name: str, project: ProjectName
 ) -> tuple[RepositoryConfig, Principal | None] | None:
+    """``known_read_access`` at the generation this request works at, the directory
+    brought up to it first. None: let ``authorized_view`` decide (and answer any error)."""
+    state = scope["app"].state
+    generation = await scope_generation(scope)
+    directory: RepositoryDirectory = state.directory
+    try:
+        await directory.get(repository_name, generation)
+    except RepositoryNotFound:
+        return None
+    authorization = header_of(scope, b"authorization")
+    return known_read_access(state, generation, repository_name, project, authorization)
+
+
+def known_read_access(
+    state: State,
+    generation: int,
+    repository_name: str,
+    project: ProjectName,
+    authorization: str | None,
+) -> tuple[RepositoryConfig, Principal | None] | None:
     """The repository and the caller, when the caller's credentials are memoized and allow
     reading ``project``: the checks ``authorized_view`` makes, for the memoized answers'
-    short path. None: let ``authorized_view`` decide (and answer any error)."""
-    state = scope["app"].state
+    short paths, without waiting on anything. None when any of it is not known at
+    ``generation``: the caller then takes the ordinary path."""
     cache: ServingCache = state.serving_cache
-    generation = await scope_generation(scope)
     principal = None
-    authorization = header_of(scope, b"authorization")
     if authorization:
         now = state.runtime.services.clock.now()
         principal = cache.known_principal(cache.credential_key(authorization), now)
         if principal is None:
             return None
     directory: RepositoryDirectory = state.directory
-    try:
-        repository, _ = await directory.get(repository_name, generation)
-    except RepositoryNotFound:
-        return None
-    if not can(principal, Role.READ, repository, project):
+    repository = directory.known(repository_name, generation)
+    if repository is None or not can(principal, Role.READ, repository, project):
         return None
     return repository, principal
 

@@ -13,7 +13,7 @@ from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core.errors import FileNotFound, UpstreamUnavailable
@@ -24,16 +24,18 @@ from wheelyard.core.models import (
     StoredBlob,
     StreamedBytes,
 )
-from wheelyard.core.names import normalize
+from wheelyard.core.names import ProjectName, normalize
 from wheelyard.core.ports import BlobStore
 from wheelyard.services.audit import AuditEvent
 from wheelyard.services.audit_buffer import AuditBuffer
 from wheelyard.telemetry.metrics import BYTES_SERVED
-from wheelyard.web.caching import MemoizedDownload, ServingCache
+from wheelyard.web.caching import MemoizedDownload, RawAnswer, ServingCache, raw_head
 from wheelyard.web.conditional import matches
 from wheelyard.web.deps import (
     authorized_view,
+    first_header,
     generation_of,
+    known_read_access,
     memoized_read_access,
     request_context,
     reuse_deadline,
@@ -141,49 +143,94 @@ async def _answer_from_memo(scope: Scope, receive: Receive, send: Send) -> bool:
     access = await memoized_read_access(scope, name, project)
     if access is None:
         return False
-    cache: ServingCache = scope["app"].state.serving_cache
+    state = scope["app"].state
+    client = scope.get("client")
+    address = client[0] if client else None
+    generation: int = scope["wheelyard.generation"]
+    method, headers = scope["method"], scope["headers"]
+    whole = memoized_whole_file(
+        state, generation, (name, project, filename), method, headers, address
+    )
+    if whole is not None:
+        await whole(scope, receive, send)
+        return True
+    # Larger files, ranges, conditional and HEAD requests, stores without local paths.
+    cache: ServingCache = state.serving_cache
     key = (name, project, filename)
     memoized = cache.downloads.get(key)
     if memoized is None:
         return False
-    answer: ASGIApp
     try:
-        body = _small_file(memoized, scope)
-        if body is not None:
-            answer = WholeFileAnswer(memoized.headers, body)
-        else:
-            answer = await _serve(Request(scope), memoized.descriptor, _media_type(filename))
+        answer = await _serve(Request(scope), memoized.descriptor, _media_type(filename))
     except (FileNotFound, FileNotFoundError):
         cache.downloads.discard(key)
         return False
-    if not filename.endswith((METADATA_SUFFIX, PROVENANCE_SUFFIX)):
-        client = scope.get("client")
-        address = client[0] if client else None
-        _audit(scope["app"].state, name, project, filename, access[1], address)
+    _audit(state, name, project, filename, access[1], address)
     await answer(scope, receive, send)
     return True
+
+
+def memoized_whole_file(
+    state: State,
+    generation: int,
+    key: tuple[str, ProjectName, str],
+    method: str,
+    headers: list[tuple[bytes, bytes]],
+    address: str | None,
+) -> WholeFileAnswer | None:
+    """A plain GET of a small memoized file on the local disk at ``generation``, answered
+    whole, with the checks ``download`` makes and without waiting on anything (the file
+    is small enough to read at once); None for anything else, or when the stored bytes
+    have gone (the memo entry is then dropped). The download is counted and audited."""
+    name, project, filename = key
+    authorization = first_header(headers, b"authorization")
+    access = known_read_access(state, generation, name, project, authorization)
+    if access is None:
+        return None
+    cache: ServingCache = state.serving_cache
+    memoized = cache.downloads.get(key)
+    if memoized is None:
+        return None
+    try:
+        body = _small_file(memoized, method, headers)
+    except FileNotFoundError:
+        cache.downloads.discard(key)
+        return None
+    if body is None:
+        return None
+    _audit(state, name, project, filename, access[1], address)
+    BYTES_SERVED.inc(len(body))
+    return WholeFileAnswer(memoized, body)
 
 
 class WholeFileAnswer:
     """A small file sent whole in one piece, with headers made beforehand."""
 
-    __slots__ = ("body", "headers")
+    __slots__ = ("body", "memoized")
 
-    def __init__(self, headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> None:
-        self.headers = [*headers, (b"content-length", str(len(body)).encode())]
+    def __init__(self, memoized: MemoizedDownload, body: bytes) -> None:
+        self.memoized = memoized
         self.body = body
 
+    def raw(self) -> RawAnswer:
+        """The answer as it goes on the wire."""
+        length = b"content-length: " + str(len(self.body)).encode() + b"\r\n"
+        return RawAnswer(200, self.memoized.head + length, self.body)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        BYTES_SERVED.inc(len(self.body))
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        length = (b"content-length", str(len(self.body)).encode())
+        headers = [*self.memoized.headers, length]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
-def _small_file(memoized: MemoizedDownload, scope: Scope) -> bytes | None:
+def _small_file(
+    memoized: MemoizedDownload, method: str, headers: list[tuple[bytes, bytes]]
+) -> bytes | None:
     """The whole file, for a plain GET of a small file on the local disk; else None."""
-    if memoized.path is None or scope["method"] != "GET":
+    if memoized.path is None or method != "GET":
         return None
-    for header, _ in scope["headers"]:
+    for header, _ in headers:
         if header in (b"range", b"if-none-match"):
             return None
     descriptor = os.open(memoized.path, os.O_RDONLY)
@@ -209,6 +256,8 @@ def _audit(
     principal: Principal | None,
     address: str | None,
 ) -> None:
+    if filename.endswith((METADATA_SUFFIX, PROVENANCE_SUFFIX)):
+        return  # reading metadata or provenance is not a download
     audit_buffer: AuditBuffer = state.audit_buffer
     audit_buffer.add(
         AuditEvent(
@@ -237,7 +286,8 @@ def memoized_download(
         "Content-Type": media_type,
     }
     encoded = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-    return MemoizedDownload(blob, expires, str(path) if path is not None else None, encoded)
+    local = str(path) if path is not None else None
+    return MemoizedDownload(blob, expires, local, encoded, raw_head(200, encoded))
 
 
 async def _serve(request: Request, descriptor: FileDescriptor, media_type: str) -> Response:

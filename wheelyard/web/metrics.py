@@ -17,21 +17,26 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+_CHILDREN: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+"""The labelled series of each (method, route template, status), looked up once."""
+
+
+def observe_request(method: str, template: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency, labelled by route template."""
+    key = (method, template, str(status))
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (REQUESTS.labels(*key), LATENCY.labels(template))
+        _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 class MetricsMiddleware:
     """Counts requests and their latency, labelled by route template, never by path."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
-
-    def _observe(self, method: str, template: str, status: int, seconds: float) -> None:
-        key = (method, template, str(status))
-        children = self._children.get(key)
-        if children is None:
-            children = (REQUESTS.labels(*key), LATENCY.labels(template))
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,4 +55,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_counting)
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
-            self._observe(scope["method"], template, status, time.perf_counter() - started)
+            observe_request(scope["method"], template, status, time.perf_counter() - started)

@@ -18,8 +18,10 @@ from wheelyard.web.caching import PageResponse, RenderedPage, ServingCache
 from wheelyard.web.deps import (
     RepositoryDirectory,
     authorized_view,
+    first_header,
     generation_of,
     header_of,
+    known_read_access,
     memoized_read_access,
     request_context,
     reuse_deadline,
@@ -148,14 +150,27 @@ class ProjectPageRoute(Route):
 async def _memoized_page(scope: Scope) -> RenderedPage | None:
     """The page ``project_page`` would answer with from its memo, if it would."""
     name, project = scope["path_params"]["repo"], scope["path_params"]["project"]
+    if await memoized_read_access(scope, name, ProjectName(normalize(project))) is None:
+        return None  # also brings the directory to this request's generation
+    generation: int = scope["wheelyard.generation"]
+    return memoized_page(scope["app"].state, generation, name, project, scope["headers"])
+
+
+def memoized_page(
+    state: State, generation: int, name: str, project: str, headers: list[tuple[bytes, bytes]]
+) -> RenderedPage | None:
+    """The page ``project_page`` would answer with from its memo at ``generation``, if it
+    would, making its checks without waiting on anything: a normalized name, the caller's
+    memoized right to read, the negotiated type (a 406 is not memoized), and a page made
+    at the proxy caches' current version of the project."""
     if normalize(project) != project:
         return None  # redirected by project_page
-    if await memoized_read_access(scope, name, ProjectName(project)) is None:
+    authorization = first_header(headers, b"authorization")
+    if known_read_access(state, generation, name, ProjectName(project), authorization) is None:
         return None
-    content_type = choose_content_type(header_of(scope, b"accept"))
+    content_type = choose_content_type(first_header(headers, b"accept"))
     if content_type is None:
         return None
-    state = scope["app"].state
     cache: ServingCache = state.serving_cache
     version = _proxy_version(state, name, project)
     return _current(cache.pages.get((name, project, content_type)), version)

@@ -1,6 +1,11 @@
-"""The memo paths of the project-page and download routes: they answer only what
-``project_page`` and ``download`` would answer from their memos, and hand everything else
-to them; and how long a rendered view is reused."""
+"""The memo paths of the project-page and download routes, and the early answers the
+HTTP protocol makes from the same memos before the application runs: they answer only
+what ``project_page`` and ``download`` would answer from their memos, and hand everything
+else to them; and how long a rendered view is reused.
+
+Every request goes through ``Setup.get``, which plays the server: through the route alone
+(``via="route"``), or offered to ``EarlyAnswers`` first as the protocol does and to the
+route when it gives no answer (``via="early"``)."""
 
 from __future__ import annotations
 
@@ -10,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -26,6 +32,7 @@ from wheelyard.core.serialize import JSON_CONTENT_TYPE, LEGACY_HTML_CONTENT_TYPE
 from wheelyard.core.sources.cache import CacheVersions
 from wheelyard.web.caching import CachedPrincipal, RenderedPage, ServingCache
 from wheelyard.web.deps import UPSTREAM_REUSE_SECONDS, ViewProxies, reuse_deadline, view_proxies
+from wheelyard.web.early_answers import EarlyAnswers
 from wheelyard.web.files import SMALL_FILE, DownloadRoute, memoized_download
 from wheelyard.web.simple import ProjectPageRoute
 
@@ -41,6 +48,9 @@ CREDENTIALS = "Basic " + base64.b64encode(b"reader:secret").decode()
 
 class Generation:
     async def current(self) -> int:
+        return 1
+
+    def read_now(self) -> int:
         return 1
 
     def close(self) -> None:
@@ -61,6 +71,9 @@ class Directory:
             raise RepositoryNotFound(name)
         return self.repositories[name], None
 
+    def known(self, name: str, generation: int) -> RepositoryConfig | None:
+        return self.repositories.get(name)
+
 
 @dataclass
 class Setup:
@@ -68,7 +81,11 @@ class Setup:
 
     cache: ServingCache
     versions: CacheVersions
+    via: str = "route"
     slow_calls: list[str] = field(default_factory=list)
+    early_calls: list[str] = field(default_factory=list)
+    """The requests answered early (``via="early"``)."""
+    _state: SimpleNamespace | None = field(default=None, init=False)
     audited: list[Any] = field(default_factory=list)
     blobs: dict[str, Path] = field(default_factory=dict)
 
@@ -86,12 +103,29 @@ class Setup:
             services=services, proxies=SimpleNamespace(versions=self.versions)
         )
         audit_buffer = SimpleNamespace(add=self.audited.append)
-        return SimpleNamespace(
-            serving_cache=self.cache,
-            directory=Directory(),
-            runtime=runtime,
-            audit_buffer=audit_buffer,
-        )
+        if self._state is None:
+            self._state = SimpleNamespace(
+                serving_cache=self.cache,
+                directory=Directory(),
+                runtime=runtime,
+                audit_buffer=audit_buffer,
+            )
+        return self._state
+
+    def early(
+        self, path: str, headers: list[tuple[bytes, bytes]], method: str
+    ) -> tuple[int, dict[bytes, bytes], bytes] | None:
+        """The early answer, parsed, as the protocol would send it; None if none."""
+        answers = EarlyAnswers(cast(State, self.state()), Generation().read_now)
+        answer = answers.answer(method, path, headers, "127.0.0.1")
+        if answer is None:
+            return None
+        self.early_calls.append(path)
+        status_line, *lines = answer.head.decode("latin-1").split("\r\n")[:-1]
+        assert status_line.startswith(f"HTTP/1.1 {answer.status} ")
+        parsed = dict(line.split(": ", 1) for line in lines)
+        raw = {name.encode(): value.encode() for name, value in parsed.items()}
+        return answer.status, raw, answer.body if method == "GET" else b""
 
     async def get(
         self,
@@ -100,6 +134,11 @@ class Setup:
         method: str = "GET",
         query: bytes = b"",
     ) -> tuple[int, dict[bytes, bytes], bytes]:
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        if self.via == "early" and not query and method in ("GET", "HEAD"):
+            early = self.early(path, raw_headers, method)
+            if early is not None:
+                return early
         _, repo, kind, project, last = path.split("/")
         params = {"repo": repo, "project": project}
         if kind == "files":
@@ -112,7 +151,7 @@ class Setup:
             "method": method,
             "path": path,
             "query_string": query,
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+            "headers": raw_headers,
             "path_params": params,
             "app": SimpleNamespace(state=self.state()),
             "starlette.exception_handlers": ({}, {}),
@@ -130,8 +169,7 @@ class Setup:
         return start["status"], dict(start["headers"]), b"".join(m["body"] for m in bodies)
 
 
-@pytest.fixture
-async def setup() -> Setup:
+async def _setup(via: str) -> Setup:
     cache = ServingCache(Generation())
     await cache.refresh()
     key = cache.credential_key(CREDENTIALS)
@@ -139,7 +177,17 @@ async def setup() -> Setup:
     for repo, public in (("main", False), ("open", True)):
         page = RenderedPage(b'{"files": []}', JSON_CONTENT_TYPE, public)
         cache.pages.put((repo, "pkg", JSON_CONTENT_TYPE), page)
-    return Setup(cache, CacheVersions())
+    return Setup(cache, CacheVersions(), via)
+
+
+@pytest.fixture(params=["route", "early"])
+async def setup(request: pytest.FixtureRequest) -> Setup:
+    return await _setup(request.param)
+
+
+@pytest.fixture
+async def early_setup() -> Setup:
+    return await _setup("early")
 
 
 READ_AS_READER = {"Authorization": CREDENTIALS, "Accept": JSON_CONTENT_TYPE}
@@ -377,3 +425,49 @@ async def test_a_memoized_file_gone_from_storage_takes_the_ordinary_path(
     status, _, body = await setup.get(path, READ_AS_READER)
     assert (status, body, setup.slow_calls, setup.audited) == (200, b"ordinary path", [path], [])
     assert ("main", "pkg", WHEEL) not in setup.cache.downloads
+
+
+async def test_early_answers_are_pages_and_small_files_read_whole(
+    early_setup: Setup, tmp_path: Path
+) -> None:
+    """What the protocol answers before the application: memoized pages (200, 304, HEAD)
+    and plain GETs of small files on the local disk; ranges, conditional and HEAD
+    requests of files are the route's."""
+    setup = early_setup
+    _memoize_downloads(setup, tmp_path)
+    page = "/main/simple/pkg/"
+    status, headers, _ = await setup.get(page, READ_AS_READER)
+    await setup.get(page, {**READ_AS_READER, "If-None-Match": headers[b"etag"].decode()})
+    status, _, body = await setup.get(page, READ_AS_READER, method="HEAD")
+    assert (status, body) == (200, b"")
+    wheel = f"/main/files/pkg/{WHEEL}"
+    assert (await setup.get(wheel, READ_AS_READER))[2] == b"wheel bytes"
+    await setup.get(wheel + ".metadata", READ_AS_READER)
+    assert setup.early_calls == [page, page, page, wheel, wheel + ".metadata"]
+    for headers in ({"Range": "bytes=0-4"}, {"If-None-Match": '"x"'}):
+        assert (await setup.get(wheel, {**READ_AS_READER, **headers}))[0] in (206, 200)
+    await setup.get(wheel, READ_AS_READER, method="HEAD")
+    assert len(setup.early_calls) == 5
+    assert setup.slow_calls == []
+    assert len(setup.audited) == 4  # every GET of the wheel but the HEAD
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/main/simple/pkg",  # redirected to the slash
+        "/simple/main/simple/pkg/",  # the default repository's redirect
+        "/simple/simple/pkg/",
+        "/main/simple/pkg/extra",
+        "/main/files/pkg/",
+        "//simple/pkg/",
+        "/main/api/pkg/x",
+    ],
+)
+async def test_paths_of_other_routes_are_never_answered_early(
+    early_setup: Setup, path: str
+) -> None:
+    setup = early_setup
+    raw = [(b"authorization", CREDENTIALS.encode()), (b"accept", JSON_CONTENT_TYPE.encode())]
+    setup.cache.pages.put(("simple", "pkg", JSON_CONTENT_TYPE), RenderedPage(b"{}", "x", True))
+    assert setup.early(path, raw, "GET") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wheelyard.cli.http_protocol import HOLD_LIMIT, JOIN_LIMIT, CoalescingTransport
+from wheelyard.web.http_protocol import HOLD_LIMIT, JOIN_LIMIT, CoalescingTransport
 
 
 class RecordingTransport:
