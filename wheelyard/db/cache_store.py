@@ -41,8 +41,16 @@ class SqlProxyCache:
         self.reads = SqlReads(sessions, local)
         self.engine: AsyncEngine = sessions.kw["bind"]
         self.insert = _insert_of(self.engine.dialect.name)
+        # Made once: building an upsert costs more CPU than running it (a cold install
+        # stores a page and a file with its metadata per project).
+        self._page_upsert = self._replacing(
+            ProxyPageRow, ("repository_id", "project"), _PAGE_VALUES
+        )
+        self._file_upsert = self._replacing(
+            ProxyFileRow, ("repository_id", "filename"), _FILE_VALUES
+        )
 
-    async def _write(self, statement: Executable) -> int:
+    async def _write(self, statement: Executable, parameters: Parameters = None) -> int:
         """Run a write in its own transaction; how many rows it returned (RETURNING).
 
         On a SQLite file, the whole transaction runs in one worker thread (one hop, where
@@ -50,16 +58,30 @@ class SqlProxyCache:
         """
         statement = statement.execution_options(**QUIET)
         if self.local is not None:
-            return await asyncio.to_thread(self._write_locally, statement)
+            return await asyncio.to_thread(self._write_locally, statement, parameters)
         async with self.engine.begin() as connection:
-            result = await connection.execute(statement)
+            result = await connection.execute(statement, parameters)
             return len(result.all()) if result.returns_rows else 0
 
-    def _write_locally(self, statement: Executable) -> int:
+    def _write_locally(self, statement: Executable, parameters: Parameters) -> int:
         assert self.local is not None
         with self.local.begin() as connection:
-            result = connection.execute(statement)
+            result = connection.execute(statement, parameters)
             return len(result.all()) if result.returns_rows else 0
+
+    def _replacing(
+        self,
+        table: type[ProxyPageRow] | type[ProxyFileRow],
+        keys: tuple[str, ...],
+        values: tuple[str, ...],
+    ) -> Executable:
+        """INSERT … ON CONFLICT (``keys``) DO UPDATE ``values``, for rows given as parameters."""
+        statement = self.insert(table)
+        changed = {name: statement.excluded[name] for name in values}
+        upsert: Executable = statement.on_conflict_do_update(
+            index_elements=list(keys), set_=changed
+        )
+        return upsert
 
     def _upsert(
         self,
@@ -98,7 +120,9 @@ class SqlProxyCache:
         )
 
     async def put_page(self, repository_id: int, key: str, page: CachedPage) -> None:
-        values = {
+        row = {
+            "repository_id": repository_id,
+            "project": key,
             "found": page.found,
             "body": page.body,
             "content_type": page.content_type,
@@ -107,8 +131,7 @@ class SqlProxyCache:
             "last_modified": page.last_modified,
             "fetched_at": page.fetched_at,
         }
-        keys = {"repository_id": repository_id, "project": key}
-        await self._write(self._upsert(ProxyPageRow, keys, values))
+        await self._write(self._page_upsert, row)
 
     async def touch_page(
         self,
@@ -150,15 +173,8 @@ class SqlProxyCache:
             }
             for artifact in artifacts
         }
-        if not rows:
-            return
-        statement = self.insert(ProxyFileRow).values(list(rows.values()))
-        changed = {name: statement.excluded[name] for name in _FILE_VALUES}
-        await self._write(  # one statement for them all: a file comes with its metadata
-            statement.on_conflict_do_update(
-                index_elements=["repository_id", "filename"], set_=changed
-            )
-        )
+        if rows:  # one transaction for them all: a file comes with its metadata
+            await self._write(self._file_upsert, list(rows.values()))
 
     # --- fetch claims ------------------------------------------------------------------
 
@@ -229,6 +245,9 @@ _ARTIFACTS = select(*_FILE_COLUMNS).where(
 
 _FILE_VALUES = ("project", "sha256", "size", "blob_key", "fetched_at")
 """What a cached file's row says besides its key (repository, filename)."""
+_PAGE_VALUES = ("found", "body", "content_type", "url", "etag", "last_modified", "fetched_at")
+"""What a cached page's row says besides its key (repository, project or listing)."""
+Parameters = dict[str, Any] | list[dict[str, Any]] | None
 
 
 def _artifact(row: Any) -> CachedArtifact:
