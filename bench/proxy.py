@@ -43,6 +43,7 @@ RESULTS = BENCH_DIR / "results"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 COLUMNS = ["pip cold", "pip warm", "uv cold", "uv warm", "warm pages req/s"]
 WITH_METADATA = "direct + PEP 658 (nginx)"
+AFTER_A_CHANGE = "wheelyard, warm after a catalog change"
 RATIO = " ratio"
 """Suffix of the median, over rounds, of each run's time over the direct run of its round."""
 
@@ -191,7 +192,7 @@ class Contender:
     the clock starts), ``warm()`` the same index every time; None where it does not apply."""
 
     name: str
-    cold: Callable[[], str]
+    cold: Callable[[], str] | None
     warm: Callable[[], str]
     pages: Callable[[int], float] | None = None
 
@@ -221,6 +222,8 @@ def measure_installs(contenders: list[Contender], repeats: int) -> dict[str, dic
         for tool, install in INSTALLERS.items():
             for contender in contenders:
                 for state, index in (("cold", contender.cold), ("warm", contender.warm)):
+                    if index is None:
+                        continue
                     took = install_timed(install, index())
                     samples[contender.name].setdefault(f"{tool} {state}", []).append(took)
     results = {
@@ -249,7 +252,7 @@ def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
         contenders = [
             Contender("direct (nginx)", lambda: upstream, lambda: upstream),
             Contender(WITH_METADATA, lambda: metadata_index, lambda: metadata_index),
-            wheelyard_contender(work / "wheelyard", upstream, services),
+            *wheelyard_contenders(work, upstream, services),
         ]
         if (PROXPI_BIN / "gunicorn").exists():
             contenders.append(proxpi_contender(work / "proxpi", upstream, services))
@@ -267,24 +270,40 @@ def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
     return results
 
 
-def wheelyard_contender(work: Path, upstream: str, services: list[Service]) -> Contender:
+def wheelyard_contenders(work: Path, upstream: str, services: list[Service]) -> list[Contender]:
+    """Wheelyard warm, with its cold runs on a second server as proxpi's are on fresh
+    processes; and the warm server right after a catalog change, which empties the
+    memos of both its workers."""
     password = secrets.token_hex(12)
-    service = start_wheelyard(work, upstream, password)
-    services.append(service)
-    host = service.url.removeprefix("http://")
+    warm = start_wheelyard(work / "wheelyard", upstream, password)
+    services.append(warm)
+    cold = start_wheelyard(work / "wheelyard-cold", upstream, password)
+    services.append(cold)
+
+    def index(service: Service, name: str) -> str:
+        host = service.url.removeprefix("http://")
+        return f"http://admin:{password}@{host}/{name}/simple/"
 
     def fresh_index() -> str:
         name = f"cold-{secrets.token_hex(3)}"
-        wheelyard_cli(work, password, "repo", "create", name, "--kind", "proxy", "--url", upstream)
-        return f"http://admin:{password}@{host}/{name}/simple/"
+        wheelyard_cli(work / "wheelyard-cold", password, "repo", "create", name,
+                      "--kind", "proxy", "--url", upstream)  # fmt: skip
+        return index(cold, name)
+
+    def after_a_change() -> str:
+        name = f"other-{secrets.token_hex(3)}"
+        wheelyard_cli(work / "wheelyard", password, "repo", "create", name, "--kind", "hosted")
+        return index(warm, "main")
 
     def pages(seconds: int) -> float:
         auth = base64.b64encode(f"admin:{password}".encode()).decode()
         headers = {"Accept": JSON_ACCEPT, "Authorization": f"Basic {auth}"}
-        return wrk(f"{service.url}/main/simple/{TREE_ROOT}/", seconds, headers)
+        return wrk(f"{warm.url}/main/simple/{TREE_ROOT}/", seconds, headers)
 
-    main = f"http://admin:{password}@{host}/main/simple/"
-    return Contender("wheelyard", fresh_index, lambda: main, pages)
+    return [
+        Contender("wheelyard", fresh_index, lambda: index(warm, "main"), pages),
+        Contender(AFTER_A_CHANGE, None, after_a_change),
+    ]
 
 
 def proxpi_contender(work: Path, upstream: str, services: list[Service]) -> Contender:
