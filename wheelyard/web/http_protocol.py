@@ -95,6 +95,9 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
 
     def on_headers_complete(self) -> None:
+        # An early answer to a request before this one, in the same read, armed the
+        # keep-alive timeout: it must not run while this request is being answered.
+        self._unset_keepalive_if_required()
         answers = self.app_state.get(EARLY_ANSWERS)
         if answers is not None and self._answer_early(answers):
             return
