@@ -42,13 +42,14 @@ class SqlProxyCache:
         self.engine: AsyncEngine = sessions.kw["bind"]
         self.insert = _insert_of(self.engine.dialect.name)
         # Made once: building an upsert costs more CPU than running it (a cold install
-        # stores a page and a file with its metadata per project).
+        # stores a page and a file with its metadata per project, and claims fetches).
         self._page_upsert = self._replacing(
             ProxyPageRow, ("repository_id", "project"), _PAGE_VALUES
         )
         self._file_upsert = self._replacing(
             ProxyFileRow, ("repository_id", "filename"), _FILE_VALUES
         )
+        self._claim = self._claiming()
 
     async def _write(self, statement: Executable, parameters: Parameters = None) -> int:
         """Run a write in its own transaction; how many rows it returned (RETURNING).
@@ -83,22 +84,17 @@ class SqlProxyCache:
         )
         return upsert
 
-    def _upsert(
-        self,
-        table: type[ProxyPageRow] | type[ProxyFileRow] | type[ProxyFetchRow],
-        keys: dict[str, Any],
-        values: dict[str, Any],
-        only_if: Any = None,
-    ) -> Executable:
-        """INSERT … ON CONFLICT DO UPDATE (optionally only where ``only_if``), returning
-        the rows written: drivers do not agree on ``rowcount`` for upserts."""
-        statement: Executable = (
-            self.insert(table)
-            .values(**keys, **values)
-            .on_conflict_do_update(index_elements=list(keys), set_=values, where=only_if)
-            .returning(*(getattr(table, key) for key in keys))
-        )
-        return statement
+    def _claiming(self) -> Executable:
+        """Claim a fetch: insert the claim, or take over one whose heartbeat is older than
+        ``stale_before``; returning the row written, as drivers do not agree on
+        ``rowcount`` for upserts."""
+        statement = self.insert(ProxyFetchRow)
+        claim: Executable = statement.on_conflict_do_update(
+            index_elements=["repository_id", "filename"],
+            set_={"owner": statement.excluded.owner, "heartbeat": statement.excluded.heartbeat},
+            where=ProxyFetchRow.heartbeat < bindparam("stale_before"),
+        ).returning(ProxyFetchRow.repository_id, ProxyFetchRow.filename)
+        return claim
 
     # --- pages -------------------------------------------------------------------------
 
@@ -186,30 +182,34 @@ class SqlProxyCache:
         now: datetime,
         stale_before: datetime,
     ) -> bool:
-        keys = {"repository_id": repository_id, "filename": filename}
-        values = {"owner": owner, "heartbeat": now}
-        only_if = ProxyFetchRow.heartbeat < stale_before
-        return await self._write(self._upsert(ProxyFetchRow, keys, values, only_if)) == 1
+        key = {"repository_id": repository_id, "filename": filename}
+        claim = {**key, "owner": owner, "heartbeat": now, "stale_before": stale_before}
+        return await self._write(self._claim, claim) == 1
 
     async def refresh_claim(
         self, repository_id: int, filename: str, owner: str, now: datetime
     ) -> None:
         await self._write(
-            update(ProxyFetchRow)
-            .where(*_claim(repository_id, filename, owner))
-            .values(heartbeat=now)
+            _REFRESH_CLAIM, {**_own_claim(repository_id, filename, owner), "beat": now}
         )
 
     async def release_claim(self, repository_id: int, filename: str, owner: str) -> None:
-        await self._write(delete(ProxyFetchRow).where(*_claim(repository_id, filename, owner)))
+        await self._write(_RELEASE_CLAIM, _own_claim(repository_id, filename, owner))
 
 
-def _claim(repository_id: int, filename: str, owner: str) -> tuple[Any, ...]:
-    return (
-        ProxyFetchRow.repository_id == repository_id,
-        ProxyFetchRow.filename == filename,
-        ProxyFetchRow.owner == owner,
-    )
+_OWN_CLAIM = (  # parameters named apart from the columns an UPDATE may set
+    ProxyFetchRow.repository_id == bindparam("claim_repository_id"),
+    ProxyFetchRow.filename == bindparam("claim_filename"),
+    ProxyFetchRow.owner == bindparam("claim_owner"),
+)
+
+
+def _own_claim(repository_id: int, filename: str, owner: str) -> dict[str, Any]:
+    return {"claim_repository_id": repository_id, "claim_filename": filename, "claim_owner": owner}
+
+
+_REFRESH_CLAIM = update(ProxyFetchRow).where(*_OWN_CLAIM).values(heartbeat=bindparam("beat"))
+_RELEASE_CLAIM = delete(ProxyFetchRow).where(*_OWN_CLAIM)
 
 
 _PAGE_COLUMNS = (

@@ -55,3 +55,25 @@ async def test_pages_are_read_back_as_written(runtime: Runtime, tmp_path: Path) 
     assert await cache.get_page(pypi.id, "pkg") == page
     assert await cache.get_page(pypi.id, "gone") == gone
     assert await cache.get_page(pypi.id, "other") is None
+
+
+async def test_a_fetch_is_claimed_once_until_released_or_stale(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    await bootstrap(runtime.services, tmp_path, "admin-password", "http://127.0.0.1:9/simple/")
+    cache = SqlProxyCache(runtime.services.sessions, runtime.local)
+    pypi = {repo.name: repo for repo in await list_repositories(runtime.services)}["pypi"]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    later = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    stale_before_start = datetime(2025, 12, 31, tzinfo=UTC)
+    assert await cache.claim_fetch(pypi.id, WHEEL, "one", start, stale_before_start)
+    assert not await cache.claim_fetch(pypi.id, WHEEL, "two", start, stale_before_start)
+    assert await cache.claim_fetch(pypi.id, "other.whl", "two", start, stale_before_start)
+    await cache.refresh_claim(pypi.id, WHEEL, "one", later)
+    assert not await cache.claim_fetch(pypi.id, WHEEL, "two", later, start)  # beat since
+    await cache.release_claim(pypi.id, WHEEL, "two")  # not its claim: nothing happens
+    assert not await cache.claim_fetch(pypi.id, WHEEL, "two", later, stale_before_start)
+    after_the_beat = datetime(2026, 1, 1, 0, 2, tzinfo=UTC)
+    assert await cache.claim_fetch(pypi.id, WHEEL, "two", later, after_the_beat)  # stale
+    await cache.release_claim(pypi.id, WHEEL, "two")
+    assert await cache.claim_fetch(pypi.id, WHEEL, "three", later, stale_before_start)
