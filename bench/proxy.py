@@ -2,15 +2,18 @@
 
 Usage::
 
-    /work/main/.venv/bin/python bench/proxy.py [--repeats 3] [--seconds 5]
+    /work/main/.venv/bin/python bench/proxy.py [--repeats 3] [--seconds 5] [--upstream-metadata]
 
-The upstream is nginx serving the corpus's static index (``bench/.corpus``). The same
+The upstream is nginx serving the corpus's static index (``bench/.corpus``), without
+PEP 658 metadata, or with it (``--upstream-metadata``), as PyPI serves it. The same
 30-package dependency tree is installed straight from it (the baseline), through
-Wheelyard (a fresh proxy repository for every cold run, the same one warm), and through
-proxpi (``bench/.venvs/proxpi``, a fresh cache directory for every cold run). Then wrk
-measures warm project-page requests per second through Wheelyard and proxpi. All
+Wheelyard (warm: one server's ``main``, also right after a catalog change; cold: a fresh
+proxy repository on a second server for every run), and through proxpi
+(``bench/.venvs/proxpi``, a fresh process and cache directory for every cold run). Then
+wrk measures warm project-page requests per second through Wheelyard and proxpi. All
 traffic stays on 127.0.0.1. Prints a markdown table and writes
-``bench/results/proxy.{json,md}``. See bench/PROXY.md.
+``bench/results/proxy.{json,md}`` (``proxy-upstream-metadata.*`` with the option). See
+bench/PROXY.md.
 """
 
 from __future__ import annotations
@@ -176,14 +179,21 @@ def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
 class Options:
     repeats: int
     seconds: int
+    upstream_metadata: bool
+    """The upstream offers PEP 658 metadata for every wheel, as PyPI does."""
 
 
 def parse_args() -> Options:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per install measurement")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per page test")
+    parser.add_argument(
+        "--upstream-metadata",
+        action="store_true",
+        help="the upstream offers each wheel's PEP 658 metadata, as PyPI does",
+    )
     args = parser.parse_args()
-    return Options(args.repeats, args.seconds)
+    return Options(args.repeats, args.seconds, args.upstream_metadata)
 
 
 @dataclass
@@ -240,20 +250,22 @@ def measure_installs(contenders: list[Contender], repeats: int) -> dict[str, dic
 
 def run(options: Options, work: Path) -> dict[str, dict[str, float]]:
     corpus = build_corpus(BENCH_DIR / ".corpus", 200)
-    nginx = start_nginx(work / "nginx", build_static_tree(corpus))
+    nginx = start_nginx(work / "nginx", build_static_tree(corpus, options.upstream_metadata))
     upstream = nginx.url + "/simple/"
     services: list[Service] = [nginx]
     try:
-        # The same tree with each wheel's PEP 658 metadata, as Wheelyard offers it: what
-        # installers do with metadata on the pages, whoever serves them.
-        with_metadata = start_nginx(work / "nginx-metadata", build_static_tree(corpus, True))
-        services.append(with_metadata)
-        metadata_index = with_metadata.url + "/simple/"
-        contenders = [
-            Contender("direct (nginx)", lambda: upstream, lambda: upstream),
-            Contender(WITH_METADATA, lambda: metadata_index, lambda: metadata_index),
-            *wheelyard_contenders(work, upstream, services),
-        ]
+        contenders = [Contender("direct (nginx)", lambda: upstream, lambda: upstream)]
+        if not options.upstream_metadata:
+            # The same tree with each wheel's PEP 658 metadata, as Wheelyard offers it: what
+            # installers do with metadata on the pages, whoever serves them.
+            tree = build_static_tree(corpus, True)
+            with_metadata = start_nginx(work / "nginx-metadata", tree)
+            services.append(with_metadata)
+            metadata_index = with_metadata.url + "/simple/"
+            contenders.append(
+                Contender(WITH_METADATA, lambda: metadata_index, lambda: metadata_index)
+            )
+        contenders += wheelyard_contenders(work, upstream, services)
         if (PROXPI_BIN / "gunicorn").exists():
             contenders.append(proxpi_contender(work / "proxpi", upstream, services))
         results = measure_installs(contenders, options.repeats)
@@ -349,8 +361,9 @@ def main() -> None:
     rendered = table(results)
     print(rendered)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "proxy.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / "proxy.md").write_text(rendered + "\n")
+    name = "proxy-upstream-metadata" if options.upstream_metadata else "proxy"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / f"{name}.md").write_text(rendered + "\n")
 
 
 if __name__ == "__main__":
