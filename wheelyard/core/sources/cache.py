@@ -13,9 +13,9 @@
   wheel is fetched whole at once (or kept from the first range read, when that brought
   all of it): installers download it next anyway. Pages offer the metadata of every
   wheel, as ``true`` until its hash is known.
-- Fetched pages, and wheels that arrived whole with their metadata, are stored behind
-  the response (``CacheMemory.write_behind``); a file asked for while it is being stored
-  waits for it.
+- Fetched pages, the upstream's own metadata files, and wheels that arrived whole with
+  their metadata, are stored behind the response (``CacheMemory.write_behind``); a file
+  asked for while it is being stored waits for it.
 """
 
 from __future__ import annotations
@@ -420,14 +420,17 @@ class CachingSource:
     ) -> StoredBlob | InlineBytes:
         name = entry.filename + METADATA_SUFFIX
         if entry.upstream_metadata:
-            return await self._keep(project, name, await self._upstream_metadata(entry))
+            offered = await self._upstream_metadata(entry)
+            return self._keep_behind(
+                [(CachedArtifact(name, project, _side_blob(name, offered)), offered)]
+            )
         if entry.size is None or entry.size > self.small_wheel:
             try:
-                data = await self._ranged_metadata(entry)
+                ranged = await self._ranged_metadata(entry)
             except _WholeFile as whole:
                 return await self._keep_wheel_and_metadata(project, entry, whole.data)
-            if data is not None:
-                return await self._keep(project, name, data)
+            if ranged is not None:
+                return await self._keep(project, name, ranged)
         wheel = await self.fetches.get_complete(self._request(entry, project))
         data = await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
         return await self._keep(project, name, data)
@@ -441,12 +444,19 @@ class CachingSource:
         blob = self.fetches.verified_blob(self._request(entry, project), wheel)
         name = entry.filename + METADATA_SUFFIX
         metadata = await read_wheel_metadata(_bytes_reader(wheel), entry.filename)
-        kept = [
-            (CachedArtifact(entry.filename, project, blob), wheel),
-            (CachedArtifact(name, project, _side_blob(name, metadata)), metadata),
-        ]
-        self.memory.write_behind(self._keep_all(kept), names=(entry.filename, name))
-        return InlineBytes(metadata)
+        return self._keep_behind(
+            [
+                (CachedArtifact(name, project, _side_blob(name, metadata)), metadata),
+                (CachedArtifact(entry.filename, project, blob), wheel),
+            ]
+        )
+
+    def _keep_behind(self, kept: list[tuple[CachedArtifact, bytes]]) -> InlineBytes:
+        """The first file's verified bytes, answered at once, while every file is stored
+        behind the response; a request for one of them meanwhile waits for the store."""
+        names = tuple(artifact.filename for artifact, _ in kept)
+        self.memory.write_behind(self._keep_all(kept), names=names)
+        return InlineBytes(kept[0][1])
 
     async def _upstream_metadata(self, entry: FileEntry) -> bytes:
         assert entry.upstream_url is not None

@@ -369,9 +369,16 @@ async def test_metadata_falls_back_to_a_download_without_ranges(world: World) ->
 async def test_upstream_metadata_is_used_when_offered(world: World) -> None:
     world.upstream.metadata = True
     source = world.source()
-    blob = await source.get_metadata(DEMO, world.upstream.filename, world.context())
-    assert isinstance(blob, StoredBlob)
-    assert world.upstream.requests[f"/{world.upstream.filename}.metadata"] == 1
+    name = world.upstream.filename
+    metadata = await source.get_metadata(DEMO, name, world.context())
+    assert metadata == InlineBytes(_metadata_of(world.upstream.wheel))  # answered at once
+    assert (1, name + ".metadata") not in world.cache.artifacts  # stored behind the answer
+    again = await source.get_metadata(DEMO, name, world.context())  # waits for the store
+    kept = world.cache.artifacts[(1, name + ".metadata")]
+    assert again == kept.blob
+    assert await world.blobs.read_all(kept.blob.key) == _metadata_of(world.upstream.wheel)
+    assert world.upstream.requests[f"/{name}.metadata"] == 1
+    assert world.upstream.requests.get(f"/{name}", 0) == 0  # the wheel is not fetched
     with pytest.raises(FileNotFound):
         await source.get_metadata(DEMO, "demo-9.0-py3-none-any.whl", world.context())
 
