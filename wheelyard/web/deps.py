@@ -115,7 +115,8 @@ class RepositoryDirectory:
     views: dict[str, ViewProxies] = field(default_factory=dict)
     """The proxy repositories in each repository's view."""
 
-    async def _refresh(self, generation: int) -> None:
+    async def refresh(self, generation: int) -> None:
+        """Bring the directory to ``generation`` (reading the settings if it moved)."""
         if self.repositories is not None and self.generation == generation:
             return
         configs = {repo.name: repo for repo in await list_repositories(self.runtime.services)}
@@ -129,7 +130,7 @@ class RepositoryDirectory:
         self.generation = generation
 
     async def get(self, name: str, generation: int) -> tuple[RepositoryConfig, Source]:
-        await self._refresh(generation)
+        await self.refresh(generation)
         assert self.repositories is not None
         assert self.sources is not None
         if name not in self.repositories:
@@ -145,7 +146,7 @@ class RepositoryDirectory:
 
     async def all(self, generation: int) -> dict[str, tuple[RepositoryConfig, Source]]:
         """Every repository with its view, by name."""
-        await self._refresh(generation)
+        await self.refresh(generation)
         assert self.repositories is not None
         assert self.sources is not None
         return {name: (repo, self.sources[name]) for name, repo in self.repositories.items()}
@@ -224,20 +225,13 @@ def first_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | N
     return None
 
 
-async def memoized_read_access(
-    scope: Scope, repository_name: str, project: ProjectName
-) -> tuple[RepositoryConfig, Principal | None] | None:
-    """``known_read_access`` at the generation this request works at, the directory
-    brought up to it first. None: let ``authorized_view`` decide (and answer any error)."""
-    state = scope["app"].state
+async def memo_generation(scope: Scope) -> int:
+    """The generation a request works at, with the directory brought up to it: what the
+    memo paths' checks (``known_read_access``) need."""
     generation = await scope_generation(scope)
-    directory: RepositoryDirectory = state.directory
-    try:
-        await directory.get(repository_name, generation)
-    except RepositoryNotFound:
-        return None
-    authorization = header_of(scope, b"authorization")
-    return known_read_access(state, generation, repository_name, project, authorization)
+    directory: RepositoryDirectory = scope["app"].state.directory
+    await directory.refresh(generation)
+    return generation
 
 
 def known_read_access(

@@ -24,7 +24,7 @@ from wheelyard.web.deps import (
     first_header,
     generation_of,
     known_read_access,
-    memoized_read_access,
+    memo_generation,
     request_context,
     reuse_deadline,
     runtime_of,
@@ -96,13 +96,10 @@ async def _answer_from_memo(scope: Scope, receive: Receive, send: Send) -> bool:
     the file again or answers 404)."""
     name, filename = scope["path_params"]["repo"], scope["path_params"]["filename"]
     project = normalize(scope["path_params"]["project"])
-    access = await memoized_read_access(scope, name, project)
-    if access is None:
-        return False
+    generation = await memo_generation(scope)
     state = scope["app"].state
     client = scope.get("client")
     address = client[0] if client else None
-    generation: int = scope["wheelyard.generation"]
     method, headers = scope["method"], scope["headers"]
     whole = memoized_whole_file(
         state, generation, (name, project, filename), method, headers, address
@@ -111,6 +108,10 @@ async def _answer_from_memo(scope: Scope, receive: Receive, send: Send) -> bool:
         await whole(scope, receive, send)
         return True
     # Larger files, ranges, conditional and HEAD requests, stores without local paths.
+    authorization = first_header(headers, b"authorization")
+    access = known_read_access(state, generation, name, project, authorization)
+    if access is None:
+        return False
     cache: ServingCache = state.serving_cache
     key = (name, project, filename)
     memoized = cache.downloads.get(key)

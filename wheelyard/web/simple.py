@@ -22,7 +22,7 @@ from wheelyard.web.deps import (
     generation_of,
     header_of,
     known_read_access,
-    memoized_read_access,
+    memo_generation,
     request_context,
     reuse_deadline,
     serving_cache,
@@ -150,9 +150,7 @@ class ProjectPageRoute(Route):
 async def _memoized_page(scope: Scope) -> RenderedPage | None:
     """The page ``project_page`` would answer with from its memo, if it would."""
     name, project = scope["path_params"]["repo"], scope["path_params"]["project"]
-    if await memoized_read_access(scope, name, ProjectName(normalize(project))) is None:
-        return None  # also brings the directory to this request's generation
-    generation: int = scope["wheelyard.generation"]
+    generation = await memo_generation(scope)
     return memoized_page(scope["app"].state, generation, name, project, scope["headers"])
 
 

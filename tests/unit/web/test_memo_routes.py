@@ -74,6 +74,9 @@ class Directory:
     def known(self, name: str, generation: int) -> RepositoryConfig | None:
         return self.repositories.get(name)
 
+    async def refresh(self, generation: int) -> None:
+        pass
+
 
 @dataclass
 class Setup:
