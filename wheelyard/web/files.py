@@ -9,7 +9,7 @@ from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wheelyard.auth.permissions import Principal, Role
 from wheelyard.core.errors import FileNotFound
@@ -95,34 +95,27 @@ async def _answer_from_memo(scope: Scope, receive: Receive, send: Send) -> bool:
     when the stored bytes have gone (the memo entry is dropped, and ``download`` finds
     the file again or answers 404)."""
     name, filename = scope["path_params"]["repo"], scope["path_params"]["filename"]
-    project = normalize(scope["path_params"]["project"])
-    generation = await memo_generation(scope)
+    key = (name, normalize(scope["path_params"]["project"]), filename)
     state = scope["app"].state
-    client = scope.get("client")
-    address = client[0] if client else None
     method, headers = scope["method"], scope["headers"]
-    whole = memoized_whole_file(
-        state, generation, (name, project, filename), method, headers, address
-    )
-    if whole is not None:
-        await whole(scope, receive, send)
-        return True
-    # Larger files, ranges, conditional and HEAD requests, stores without local paths.
-    authorization = first_header(headers, b"authorization")
-    access = known_read_access(state, generation, name, project, authorization)
-    if access is None:
+    found = _memoized(state, await memo_generation(scope), key, headers)
+    if found is None:
         return False
-    cache: ServingCache = state.serving_cache
-    key = (name, project, filename)
-    memoized = cache.downloads.get(key)
-    if memoized is None:
-        return False
+    memoized, principal = found
+    answer: ASGIApp
     try:
-        answer = await serve_descriptor(Request(scope), memoized.descriptor, _media_type(filename))
+        whole = _read_whole(memoized, method, headers)
+        if whole is not None:
+            answer = whole
+        else:  # larger files, ranges, conditional and HEAD requests, no local path
+            answer = await serve_descriptor(
+                Request(scope), memoized.descriptor, _media_type(filename)
+            )
     except (FileNotFound, FileNotFoundError):
-        cache.downloads.discard(key)
+        state.serving_cache.downloads.discard(key)
         return False
-    _audit(state, name, project, filename, access[1], address)
+    client = scope.get("client")
+    _audit(state, *key, principal, client[0] if client else None)
     await answer(scope, receive, send)
     return True
 
@@ -139,23 +132,46 @@ def memoized_whole_file(
     whole, with the checks ``download`` makes and without waiting on anything (the file
     is small enough to read at once); None for anything else, or when the stored bytes
     have gone (the memo entry is then dropped). The download is counted and audited."""
-    name, project, filename = key
+    found = _memoized(state, generation, key, headers)
+    if found is None:
+        return None
+    memoized, principal = found
+    try:
+        whole = _read_whole(memoized, method, headers)
+    except FileNotFoundError:
+        state.serving_cache.downloads.discard(key)
+        return None
+    if whole is not None:
+        _audit(state, *key, principal, address)
+    return whole
+
+
+def _memoized(
+    state: State,
+    generation: int,
+    key: tuple[str, ProjectName, str],
+    headers: list[tuple[bytes, bytes]],
+) -> tuple[MemoizedDownload, Principal | None] | None:
+    """Where a download's bytes are, from the memo, and the caller, when the caller's
+    memoized credentials may read it at ``generation``; None: ``download`` decides."""
+    name, project, _ = key
     authorization = first_header(headers, b"authorization")
     access = known_read_access(state, generation, name, project, authorization)
     if access is None:
         return None
     cache: ServingCache = state.serving_cache
     memoized = cache.downloads.get(key)
-    if memoized is None:
-        return None
-    try:
-        body = _small_file(memoized, method, headers)
-    except FileNotFoundError:
-        cache.downloads.discard(key)
-        return None
+    return None if memoized is None else (memoized, access[1])
+
+
+def _read_whole(
+    memoized: MemoizedDownload, method: str, headers: list[tuple[bytes, bytes]]
+) -> WholeFileAnswer | None:
+    """The whole-file answer for a plain GET of a small file on the local disk (counted
+    as bytes served); None otherwise. FileNotFoundError when its bytes have gone."""
+    body = _small_file(memoized, method, headers)
     if body is None:
         return None
-    _audit(state, name, project, filename, access[1], address)
     BYTES_SERVED.inc(len(body))
     return WholeFileAnswer(memoized, body)
 
