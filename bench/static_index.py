@@ -8,7 +8,8 @@ Layout under ``<corpus>/static/``::
 
 With ``with_metadata`` (under ``<corpus>/static-metadata/``), each wheel's METADATA is
 also served as ``files/<wheel>.metadata`` and the pages point at it (PEP 658 / 714), as
-Wheelyard's pages do.
+Wheelyard's pages do; and the JSON pages are PEP 700's (version 1.1: each file's size,
+the project's versions), as PyPI's are.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from corpus import Corpus, WheelFile
+from packaging.utils import parse_wheel_filename
 
-STATIC_FORMAT = 1
+STATIC_FORMAT = 2
 JSON_META = {"api-version": "1.0"}
+PEP_700_META = {"api-version": "1.1"}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -63,10 +66,16 @@ def _project_json(project: str, files: list[WheelFile], metadata: dict[str, str]
             "url": f"../../files/{f.filename}",
             "hashes": {"sha256": f.sha256},
         }
+        if metadata:
+            entry["size"] = f.size
         if f.filename in metadata:
             entry["core-metadata"] = entry["dist-info-metadata"] = {"sha256": metadata[f.filename]}
         entries.append(entry)
-    return json.dumps({"meta": JSON_META, "name": project, "files": entries})
+    if not metadata:
+        return json.dumps({"meta": JSON_META, "name": project, "files": entries})
+    versions = sorted({parse_wheel_filename(f.filename)[1] for f in files})
+    document = {"meta": PEP_700_META, "name": project, "versions": [str(v) for v in versions]}
+    return json.dumps({**document, "files": entries})
 
 
 def _root_html(projects: list[str]) -> str:

@@ -354,6 +354,18 @@ def test_metadata_of_small_wheels_comes_with_the_wheel(server: Server, tmp_path:
         assert upstream.requests[f"/files/{item.filename}"] == 1
 
 
+def test_a_tiny_wheel_brings_the_upstream_metadata_it_holds(
+    server: Server, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    item = upstream.add(wheel(tmp_path))
+    repo = proxy_repo(server, upstream)
+    served = download(server, repo, "pub-lib", item.filename + ".metadata")
+    assert served.content == item.metadata
+    assert download(server, repo, "pub-lib", item.filename).content == item.data
+    assert upstream.requests[f"/files/{item.filename}"] == 1
+    assert upstream.requests[f"/files/{item.filename}.metadata"] == 0  # it was in the wheel
+
+
 def test_upstream_metadata_not_matching_its_hash_is_refused(
     server: Server, upstream: FakeUpstream, tmp_path: Path
 ) -> None:

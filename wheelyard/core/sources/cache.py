@@ -11,8 +11,10 @@
   offers it (verified against the page's hash), else read from the cached wheel, else
   from the remote wheel with HTTP range requests, else from a full download. A small
   wheel is fetched whole at once (or kept from the first range read, when that brought
-  all of it): installers download it next anyway. Pages offer the metadata of every
-  wheel, as ``true`` until its hash is known.
+  all of it): installers download it next anyway. So is a tiny wheel whose upstream
+  offers its metadata: one request brings both, and the wheel's METADATA is served only
+  when it is byte for byte the upstream's metadata file (the page's hash says so).
+  Pages offer the metadata of every wheel, as ``true`` until its hash is known.
 - Fetched pages, the upstream's own metadata files, and wheels that arrived whole with
   their metadata, are stored behind the response (``CacheMemory.write_behind``); a file
   asked for while it is being stored waits for it.
@@ -29,7 +31,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from wheelyard.core.errors import FileNotFound, ProjectNotFound, UpstreamUnavailable
+from wheelyard.core.errors import (
+    FileNotFound,
+    InvalidDistribution,
+    ProjectNotFound,
+    UpstreamUnavailable,
+)
 from wheelyard.core.lru import LruMemo
 from wheelyard.core.models import (
     FileDescriptor,
@@ -56,6 +63,9 @@ T = TypeVar("T")
 LISTING = ""
 """The page-cache key of the root listing."""
 SMALL_WHEEL = 1024 * 1024
+TINY_WHEEL = 64 * 1024
+"""At most this size, a wheel whose upstream offers its metadata is fetched whole instead:
+about the cost of its metadata file, and it saves the request for the wheel that follows."""
 MEMORY_PAGES = 1024
 """Parsed pages a process keeps per proxy repository."""
 MAX_SIDE_FILE = 16 * 1024 * 1024
@@ -113,6 +123,8 @@ class CacheMemory:
     writes: set[asyncio.Task[None]] = field(default_factory=set)
     keeping: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     """Files being kept behind a response, by name: asked for meanwhile, they are awaited."""
+    flights: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    """Work in progress by name (see ``once``)."""
 
     def get(self, key: str) -> _Memo | None:
         return self.pages.get(key)
@@ -142,6 +154,23 @@ class CacheMemory:
         if task is not None:
             await asyncio.shield(task)
 
+    async def once(self, name: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """``work``'s result, shared with every caller asking for ``name`` while it runs;
+        a caller that goes away does not stop it for the others."""
+        flight = self.flights.get(name)
+        if flight is None:
+            flight = asyncio.ensure_future(work())
+            self.flights[name] = flight
+            flight.add_done_callback(functools.partial(self._landed, name))
+        result: T = await asyncio.shield(flight)
+        return result
+
+    def _landed(self, name: str, flight: asyncio.Future[Any]) -> None:
+        if self.flights.get(name) is flight:
+            del self.flights[name]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: every caller may have gone away
+
     async def settle(self) -> None:
         """Wait for the writes still running (at shutdown)."""
         await asyncio.gather(*self.writes, return_exceptions=True)
@@ -160,6 +189,7 @@ class CachingSource:
         fetches: FileFetches,
         memory: CacheMemory,
         small_wheel: int = SMALL_WHEEL,
+        tiny_wheel: int = TINY_WHEEL,
     ) -> None:
         self.inner = inner
         self.repository = repository
@@ -169,6 +199,7 @@ class CachingSource:
         self.fetches = fetches
         self.memory = memory
         self.small_wheel = small_wheel
+        self.tiny_wheel = tiny_wheel
 
     @property
     def name(self) -> str:
@@ -420,35 +451,80 @@ class CachingSource:
     ) -> StoredBlob | InlineBytes:
         name = entry.filename + METADATA_SUFFIX
         if entry.upstream_metadata:
+            if self._tiny_with_known_metadata(entry):
+                with_wheel = await self._with_whole_wheel(project, entry)
+                if with_wheel is not None:
+                    return with_wheel
             offered = await self._upstream_metadata(entry)
             return self._keep_behind(
                 [(CachedArtifact(name, project, _side_blob(name, offered)), offered)]
             )
-        if entry.size is None or entry.size > self.small_wheel:
+        whole = entry.size is not None and entry.size <= self.small_wheel
+        if not whole:
             try:
                 ranged = await self._ranged_metadata(entry)
-            except _WholeFile as whole:
-                return await self._keep_wheel_and_metadata(project, entry, whole.data)
+            except _WholeFile as arrived:
+                kept = await self._keep_wheel_and_metadata(project, entry, arrived.data)
+                assert kept is not None  # no metadata file of the upstream to match
+                return kept
+            except _SmallFile:
+                ranged, whole = None, True
             if ranged is not None:
                 return await self._keep(project, name, ranged)
+        if whole:
+            kept = await self._with_whole_wheel(project, entry)
+            assert kept is not None  # no metadata file of the upstream to match
+            return kept
         wheel = await self.fetches.get_complete(self._request(entry, project))
         data = await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
         return await self._keep(project, name, data)
 
+    def _tiny_with_known_metadata(self, entry: FileEntry) -> bool:
+        """A tiny wheel whose metadata file's hash the page gives (see ``TINY_WHEEL``)."""
+        tiny = min(self.tiny_wheel, self.small_wheel)
+        return entry.metadata_sha256 is not None and entry.size is not None and entry.size <= tiny
+
+    async def _with_whole_wheel(self, project: ProjectName, entry: FileEntry) -> InlineBytes | None:
+        """A small wheel fetched whole, in memory, for its metadata; once per process at a
+        time (other requests for it meanwhile share the answer)."""
+
+        async def fetch() -> InlineBytes | None:
+            assert entry.upstream_url is not None
+            wheel = await self.inner.fetch_bytes(entry.upstream_url, self.small_wheel)
+            return await self._keep_wheel_and_metadata(project, entry, wheel)
+
+        return await self.memory.once(entry.filename, fetch)
+
     async def _keep_wheel_and_metadata(
         self, project: ProjectName, entry: FileEntry, wheel: bytes
-    ) -> InlineBytes:
+    ) -> InlineBytes | None:
         """A wheel that arrived whole: verified, then kept with its metadata, which is
         returned at once while both are stored behind the response. The installer asks
-        for the wheel next: that request waits for the store (``CacheMemory.kept``)."""
+        for the wheel next: that request waits for the store (``CacheMemory.kept``).
+
+        When the upstream offers a metadata file, the wheel's METADATA stands for it only
+        if its hash is the one the page gives; otherwise only the wheel is kept, and None
+        says to fetch the upstream's file.
+        """
         blob = self.fetches.verified_blob(self._request(entry, project), wheel)
+        kept = CachedArtifact(entry.filename, project, blob)
         name = entry.filename + METADATA_SUFFIX
-        metadata = await read_wheel_metadata(_bytes_reader(wheel), entry.filename)
+        try:
+            metadata = await read_wheel_metadata(_bytes_reader(wheel), entry.filename)
+        except InvalidDistribution:
+            if not entry.upstream_metadata:
+                raise
+            metadata = b""
+        if entry.upstream_metadata and _side_blob(name, metadata).sha256 != entry.metadata_sha256:
+            log.info(
+                "the METADATA in %r from %r is not its upstream metadata file; fetching that",
+                entry.filename,
+                self.name,
+            )
+            self.memory.write_behind(self._keep_all([(kept, wheel)]), names=(entry.filename,))
+            return None
         return self._keep_behind(
-            [
-                (CachedArtifact(name, project, _side_blob(name, metadata)), metadata),
-                (CachedArtifact(entry.filename, project, blob), wheel),
-            ]
+            [(CachedArtifact(name, project, _side_blob(name, metadata)), metadata), (kept, wheel)]
         )
 
     def _keep_behind(self, kept: list[tuple[CachedArtifact, bytes]]) -> InlineBytes:
@@ -476,12 +552,12 @@ class CachingSource:
         return data
 
     async def _ranged_metadata(self, entry: FileEntry) -> bytes | None:
-        """METADATA read with range requests; None when the wheel is better fetched whole.
+        """METADATA read with range requests; None when the upstream ignores ranges.
 
         The first read is the wheel's tail. When that is the whole wheel (small wheels,
         whose size the page did not give), ``_WholeFile`` carries it out: it is verified
         and cached at once, as the installer asks for it next. When the wheel is small but
-        not whole in it, or the upstream ignores ranges, None: fetch the wheel whole.
+        not whole in it, ``_SmallFile`` says to fetch it whole.
         """
         assert entry.upstream_url is not None
         url = entry.upstream_url
@@ -501,8 +577,6 @@ class CachingSource:
             return await read_wheel_metadata(read, entry.filename)
         except _NoRanges:
             log.info("upstream of %r does not honour ranges; downloading the wheel", self.name)
-            return None
-        except _SmallFile:
             return None
 
     async def _side_file(self, url: str) -> bytes:

@@ -112,15 +112,22 @@ class Upstream:
     files: str = "ok"
     ranges: bool = True
     metadata: bool = False
+    metadata_hash: bool = False
+    """The page gives the hash of the metadata file, as PyPI does (else ``true``)."""
+    metadata_file: bytes | None = None
+    """The upstream's metadata file, when it is not the wheel's METADATA."""
     requests: Counter[str] = field(default_factory=Counter)
 
     def page(self) -> bytes:
+        offered: object = self.metadata
+        if self.metadata and self.metadata_hash:
+            offered = {"sha256": hashlib.sha256(self.served_metadata()).hexdigest()}
         entry = {
             "filename": self.filename,
             "url": f"https://files.example/{self.filename}",
             "hashes": {"sha256": hashlib.sha256(self.wheel).hexdigest()},
             "size": len(self.wheel),
-            "core-metadata": self.metadata,
+            "core-metadata": offered,
         }
         return json.dumps(
             {"meta": {"api-version": "1.1"}, "name": "demo", "files": [entry]}
@@ -132,7 +139,7 @@ class Upstream:
         if path.startswith("/simple/"):
             return self._page(request)
         if path.endswith(".metadata"):
-            return httpx.Response(200, content=_metadata_of(self.wheel))
+            return httpx.Response(200, content=self.served_metadata())
         body = self.wheel[:-1] + b"!" if self.files == "corrupt" else self.wheel
         if self.files == "slow":
             await asyncio.sleep(0.2)
@@ -147,6 +154,9 @@ class Upstream:
                 headers={"Content-Range": f"bytes {start}-{end - 1}/{len(body)}"},
             )  # fmt: skip
         return httpx.Response(200, content=body)
+
+    def served_metadata(self) -> bytes:
+        return self.metadata_file or _metadata_of(self.wheel)
 
     def _page(self, request: httpx.Request) -> httpx.Response:
         if self.pages == "500":
@@ -178,7 +188,7 @@ class World:
     memory: CacheMemory
     client: httpx.AsyncClient
 
-    def source(self, **config: object) -> CachingSource:
+    def source(self, small_wheel: int = 1000, **config: object) -> CachingSource:
         settings: dict[str, object] = {"cache_ttl": 600, "upstream_timeout": 5.0}
         settings.update(config)
         repository = RepositoryConfig(
@@ -189,7 +199,7 @@ class World:
         proxy.backoff = 0.0
         return CachingSource(
             proxy, repository, self.cache, self.cache, self.blobs, self.fetches, self.memory,
-            small_wheel=1000,
+            small_wheel=small_wheel,
         )  # fmt: skip
 
     def context(self) -> RequestContext:
@@ -381,6 +391,60 @@ async def test_upstream_metadata_is_used_when_offered(world: World) -> None:
     assert world.upstream.requests.get(f"/{name}", 0) == 0  # the wheel is not fetched
     with pytest.raises(FileNotFound):
         await source.get_metadata(DEMO, "demo-9.0-py3-none-any.whl", world.context())
+
+
+async def test_a_tiny_wheel_brings_the_upstream_metadata_it_holds(world: World) -> None:
+    world.upstream.metadata = world.upstream.metadata_hash = True
+    source = world.source(small_wheel=1024 * 1024)
+    name = world.upstream.filename
+    answers = await asyncio.gather(  # at the same time: one fetch for both
+        *(source.get_metadata(DEMO, name, world.context()) for _ in range(2))
+    )
+    assert answers == [InlineBytes(_metadata_of(world.upstream.wheel))] * 2
+    assert world.upstream.requests == Counter({"/simple/demo/": 1, f"/{name}": 1})
+    wheel = await source.get_file(DEMO, name, world.context())  # waits for the store
+    assert isinstance(wheel, StoredBlob)
+    assert await world.blobs.read_all(wheel.key) == world.upstream.wheel
+    kept = world.cache.artifacts[(1, name + ".metadata")]
+    assert await world.blobs.read_all(kept.blob.key) == _metadata_of(world.upstream.wheel)
+    assert world.upstream.requests[f"/{name}"] == 1  # nothing more asked
+
+
+async def test_a_tiny_wheel_not_holding_the_upstream_metadata_is_kept_alone(world: World) -> None:
+    world.upstream.metadata = world.upstream.metadata_hash = True
+    world.upstream.metadata_file = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n"
+    source = world.source(small_wheel=1024 * 1024)
+    name = world.upstream.filename
+    answer = await source.get_metadata(DEMO, name, world.context())
+    assert answer == InlineBytes(world.upstream.metadata_file)  # the upstream's own file
+    assert world.upstream.requests[f"/{name}"] == 1
+    assert world.upstream.requests[f"/{name}.metadata"] == 1
+    wheel = await source.get_file(DEMO, name, world.context())
+    assert isinstance(wheel, StoredBlob)  # the wheel fetched for it was kept
+    assert world.upstream.requests[f"/{name}"] == 1
+
+
+async def test_a_corrupt_tiny_wheel_is_refused_and_not_kept(world: World) -> None:
+    world.upstream.metadata = world.upstream.metadata_hash = True
+    world.upstream.files = "corrupt"
+    source = world.source(small_wheel=1024 * 1024)
+    name = world.upstream.filename
+    with pytest.raises(UpstreamUnavailable):
+        await source.get_metadata(DEMO, name, world.context())
+    await world.memory.settle()
+    assert world.cache.artifacts == {}
+    assert world.upstream.requests[f"/{name}.metadata"] == 0
+
+
+async def test_metadata_of_a_small_wheel_of_known_size_comes_with_it(world: World) -> None:
+    source = world.source(small_wheel=1024 * 1024)
+    name = world.upstream.filename
+    answer = await source.get_metadata(DEMO, name, world.context())
+    assert answer == InlineBytes(_metadata_of(world.upstream.wheel))
+    wheel = await source.get_file(DEMO, name, world.context())
+    assert isinstance(wheel, StoredBlob)
+    assert world.upstream.requests == Counter({"/simple/demo/": 1, f"/{name}": 1})
+    assert world.cache.claims == {}  # fetched in memory, without a claim
 
 
 async def test_remote_zip_reads_zip64_and_refuses_what_is_not_a_wheel(tmp_path: Path) -> None:
