@@ -172,7 +172,8 @@ class CacheMemory:
             flight.exception()  # retrieved: every caller may have gone away
 
     async def settle(self) -> None:
-        """Wait for the writes still running (at shutdown)."""
+        """Wait for the fetches and writes still running (at shutdown)."""
+        await asyncio.gather(*self.flights.values(), return_exceptions=True)
         await asyncio.gather(*self.writes, return_exceptions=True)
 
 
