@@ -491,7 +491,8 @@ class CachingSource:
 
         async def fetch() -> InlineBytes | None:
             assert entry.upstream_url is not None
-            wheel = await self.inner.fetch_bytes(entry.upstream_url, self.small_wheel)
+            limit = self.small_wheel if entry.size is None else entry.size
+            wheel = await self.inner.fetch_bytes(entry.upstream_url, limit)
             return await self._keep_wheel_and_metadata(project, entry, wheel)
 
         return await self.memory.once(entry.filename, fetch)

@@ -210,14 +210,18 @@ class ProxySource:
         except TimeoutError:
             raise self._timed_out(url) from None
 
-    async def _read_limited(self, response: httpx.Response, limit: int) -> bytes:
+    async def _read_limited(
+        self, response: httpx.Response, limit: int, what: Literal["page", "file"] = "page"
+    ) -> bytes:
         chunks: list[bytes] = []
         total = 0
         try:
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
-                if total > limit:
+                if total > limit and what == "page":
                     raise self._failure(response.url, "page_too_large", "page is too large")
+                if total > limit:
+                    raise self._failure(response.url, "size", f"file is over {limit} bytes")
                 chunks.append(chunk)
         except httpx.TimeoutException:
             raise self._timed_out(str(response.url)) from None
@@ -228,9 +232,10 @@ class ProxySource:
     # --- files and ranges ------------------------------------------------------------------
 
     async def fetch_bytes(self, url: str, limit: int) -> bytes:
-        """A small file (``.metadata``, ``.provenance``) whole, within the timeout."""
+        """A small file (``.metadata``, ``.provenance``, a small wheel) whole, within the
+        timeout; one larger than ``limit`` bytes is refused."""
         async with self._deadline(url), self.stream(url) as response:
-            return await self._read_limited(response, limit)
+            return await self._read_limited(response, limit, "file")
 
     @property
     def timeout(self) -> float:

@@ -141,6 +141,8 @@ class Upstream:
         if path.endswith(".metadata"):
             return httpx.Response(200, content=self.served_metadata())
         body = self.wheel[:-1] + b"!" if self.files == "corrupt" else self.wheel
+        if self.files == "long":
+            body += b"\0" * 100
         if self.files == "slow":
             await asyncio.sleep(0.2)
         if "range" in request.headers and self.ranges:
@@ -424,9 +426,10 @@ async def test_a_tiny_wheel_not_holding_the_upstream_metadata_is_kept_alone(worl
     assert world.upstream.requests[f"/{name}"] == 1
 
 
-async def test_a_corrupt_tiny_wheel_is_refused_and_not_kept(world: World) -> None:
+@pytest.mark.parametrize("files", ["corrupt", "long"])
+async def test_a_corrupt_tiny_wheel_is_refused_and_not_kept(world: World, files: str) -> None:
     world.upstream.metadata = world.upstream.metadata_hash = True
-    world.upstream.files = "corrupt"
+    world.upstream.files = files
     source = world.source(small_wheel=1024 * 1024)
     name = world.upstream.filename
     with pytest.raises(UpstreamUnavailable):
