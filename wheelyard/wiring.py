@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -89,17 +91,40 @@ class ProxyWiring:
         await self.client.aclose()
 
 
-def open_proxy_wiring(
-    settings: Settings, services: ServiceContext, local: Engine | None
-) -> ProxyWiring:
-    """The upstream HTTP client (bounded connections, redirects) and the proxy cache."""
-    client = httpx.AsyncClient(
+class NoCookies(CookieJar):
+    """A cookie jar that keeps and sends nothing.
+
+    Security: every proxy repository shares one upstream client. A session cookie that one
+    repository's upstream set in answer to its credentials must never go along with another
+    repository's requests to the same host (nor outlive a credential's rotation): each
+    upstream request stands on the credentials of its own repository alone.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
+
+
+def upstream_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The proxies' HTTP client: bounded connections, redirects followed, no cookies."""
+    return httpx.AsyncClient(
         limits=httpx.Limits(
             max_connections=UPSTREAM_CONNECTIONS, max_keepalive_connections=UPSTREAM_CONNECTIONS
         ),
         follow_redirects=True,
         headers={"User-Agent": f"wheelyard/{__version__}"},
+        cookies=NoCookies(),
+        transport=transport,
     )
+
+
+def open_proxy_wiring(
+    settings: Settings, services: ServiceContext, local: Engine | None
+) -> ProxyWiring:
+    """The upstream HTTP client and the proxy cache."""
+    client = upstream_client()
     cache = SqlProxyCache(services.sessions, local)
     temporary = settings.data_dir / PROXY_DOWNLOADS
     fetches = FileFetches(cache, services.blobs, services.clock, temporary)
