@@ -154,14 +154,14 @@ def _memoized(
 ) -> tuple[MemoizedDownload, Principal | None] | None:
     """Where a download's bytes are, from the memo, and the caller, when the caller's
     memoized credentials may read it at ``generation``; None: ``download`` decides."""
+    cache: ServingCache = state.serving_cache
+    memoized = cache.downloads.get(key)
+    if memoized is None:
+        return None  # looked up first: a file not memoized needs no check of the caller
     name, project, _ = key
     authorization = first_header(headers, b"authorization")
     access = known_read_access(state, generation, name, project, authorization)
-    if access is None:
-        return None
-    cache: ServingCache = state.serving_cache
-    memoized = cache.downloads.get(key)
-    return None if memoized is None else (memoized, access[1])
+    return None if access is None else (memoized, access[1])
 
 
 def _read_whole(

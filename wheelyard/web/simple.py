@@ -163,15 +163,17 @@ def memoized_page(
     at the proxy caches' current version of the project."""
     if normalize(project) != project:
         return None  # redirected by project_page
-    authorization = first_header(headers, b"authorization")
-    if known_read_access(state, generation, name, ProjectName(project), authorization) is None:
-        return None
     content_type = choose_content_type(first_header(headers, b"accept"))
     if content_type is None:
         return None
     cache: ServingCache = state.serving_cache
-    version = _proxy_version(state, name, project)
-    return _current(cache.pages.get((name, project, content_type)), version)
+    page = cache.pages.get((name, project, content_type))
+    if page is None:
+        return None  # looked up first: a page not made yet needs none of the checks below
+    authorization = first_header(headers, b"authorization")
+    if known_read_access(state, generation, name, ProjectName(project), authorization) is None:
+        return None
+    return _current(page, _proxy_version(state, name, project))
 
 
 def _proxy_version(state: State, name: str, project: str) -> int:
