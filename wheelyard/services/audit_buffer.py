@@ -29,6 +29,7 @@ class AuditBuffer:
         self.interval = interval
         self._pending: list[tuple[AuditEvent, datetime]] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def add(self, event: AuditEvent) -> None:
         """Queue ``event``, stamped now."""
@@ -47,17 +48,19 @@ class AuditBuffer:
             self._pending[:0] = pending
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._stopping.wait()
             await self.flush()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop the writer and write what is left."""
+        """Stop the writer and write what is left. A write under way is let finish: were
+        it cancelled, the events it had taken would be lost."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.flush()

@@ -3,13 +3,16 @@ given, logged only once kept, and kept for the next write when one fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wheelyard import config
 from wheelyard.services.audit import AuditEvent, AuditQuery, list_events
@@ -96,3 +99,29 @@ class RefusingSessions:
 
     def begin(self) -> None:
         raise ConnectionError("database unreachable")
+
+
+async def test_stopping_during_a_periodic_write_loses_nothing(services: ServiceContext) -> None:
+    sessions = SlowSessions(services)
+    buffer = AuditBuffer(replace(services, sessions=sessions), interval=0.01)  # type: ignore[arg-type]
+    buffer.start()
+    buffer.add(download(0))
+    await asyncio.wait_for(sessions.writing.wait(), 5)  # the periodic write is under way
+    await buffer.stop()
+    kept = await list_events(services, AuditQuery(action="download"))
+    assert [row["filename"] for row in kept] == [download(0).filename]
+
+
+class SlowSessions:
+    """The real sessions, each transaction beginning only after a pause (a slow database)."""
+
+    def __init__(self, services: ServiceContext) -> None:
+        self.sessions = services.sessions
+        self.writing = asyncio.Event()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        self.writing.set()
+        await asyncio.sleep(0.2)
+        async with self.sessions.begin() as session:
+            yield session
