@@ -218,10 +218,8 @@ class ProxySource:
         try:
             async for chunk in response.aiter_bytes():
                 total += len(chunk)
-                if total > limit and what == "page":
-                    raise self._failure(response.url, "page_too_large", "page is too large")
                 if total > limit:
-                    raise self._failure(response.url, "size", f"file is over {limit} bytes")
+                    raise self._too_large(response.url, limit, what)
                 chunks.append(chunk)
         except httpx.TimeoutException:
             raise self._timed_out(str(response.url)) from None
@@ -318,6 +316,13 @@ class ProxySource:
             return data, total
 
     # --- failures --------------------------------------------------------------------------
+
+    def _too_large(
+        self, url: httpx.URL, limit: int, what: Literal["page", "file"]
+    ) -> UpstreamError:
+        if what == "page":
+            return self._failure(url, "page_too_large", "page is too large")
+        return self._failure(url, "size", f"file is over {limit} bytes")
 
     def _timed_out(self, url: str) -> UpstreamError:
         self.health.timed_out()
