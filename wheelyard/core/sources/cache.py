@@ -450,35 +450,35 @@ class CachingSource:
     async def _fetch_metadata(
         self, project: ProjectName, entry: FileEntry
     ) -> StoredBlob | InlineBytes:
-        name = entry.filename + METADATA_SUFFIX
         if entry.upstream_metadata:
-            if self._tiny_with_known_metadata(entry):
-                with_wheel = await self._with_whole_wheel(project, entry)
-                if with_wheel is not None:
-                    return with_wheel
-            offered = await self._upstream_metadata(entry)
-            return self._keep_behind(
-                [(CachedArtifact(name, project, _side_blob(name, offered)), offered)]
-            )
-        whole = entry.size is not None and entry.size <= self.small_wheel
-        if not whole:
-            try:
-                ranged = await self._ranged_metadata(entry)
-            except _WholeFile as arrived:
-                kept = await self._keep_wheel_and_metadata(project, entry, arrived.data)
-                assert kept is not None  # no metadata file of the upstream to match
-                return kept
-            except _SmallFile:
-                ranged, whole = None, True
-            if ranged is not None:
-                return await self._keep(project, name, ranged)
-        if whole:
-            kept = await self._with_whole_wheel(project, entry)
-            assert kept is not None  # no metadata file of the upstream to match
-            return kept
+            return await self._offered_metadata(project, entry)
+        name = entry.filename + METADATA_SUFFIX
+        if entry.size is not None and entry.size <= self.small_wheel:
+            return _own_metadata(await self._with_whole_wheel(project, entry))
+        try:
+            ranged = await self._ranged_metadata(entry)
+        except _WholeFile as arrived:
+            return _own_metadata(await self._keep_wheel_and_metadata(project, entry, arrived.data))
+        except _SmallFile:
+            return _own_metadata(await self._with_whole_wheel(project, entry))
+        if ranged is not None:
+            return await self._keep(project, name, ranged)
         wheel = await self.fetches.get_complete(self._request(entry, project))
         data = await read_wheel_metadata(_blob_reader(self.blobs, wheel), entry.filename)
         return await self._keep(project, name, data)
+
+    async def _offered_metadata(self, project: ProjectName, entry: FileEntry) -> InlineBytes:
+        """The upstream's own metadata file: read from a tiny wheel when it is that file,
+        else fetched."""
+        if self._tiny_with_known_metadata(entry):
+            with_wheel = await self._with_whole_wheel(project, entry)
+            if with_wheel is not None:
+                return with_wheel
+        name = entry.filename + METADATA_SUFFIX
+        offered = await self._upstream_metadata(entry)
+        return self._keep_behind(
+            [(CachedArtifact(name, project, _side_blob(name, offered)), offered)]
+        )
 
     def _tiny_with_known_metadata(self, entry: FileEntry) -> bool:
         """A tiny wheel whose metadata file's hash the page gives (see ``TINY_WHEEL``)."""
@@ -615,6 +615,13 @@ class _WholeFile(Exception):
     def __init__(self, data: bytes) -> None:
         super().__init__("whole file")
         self.data = data
+
+
+def _own_metadata(kept: InlineBytes | None) -> InlineBytes:
+    """The METADATA read from a wheel, where the upstream offers no metadata file for it
+    to match (so it is never refused)."""
+    assert kept is not None
+    return kept
 
 
 def _side_blob(name: str, data: bytes) -> StoredBlob:
