@@ -35,6 +35,7 @@ from wheelyard.core.errors import (
 )
 from wheelyard.core.models import RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, normalize
+from wheelyard.db.blob_holds import hold_blob_keys
 from wheelyard.db.models import ClaimRow, FileRow, ProjectRow
 from wheelyard.services.audit import AuditEvent, add_event
 from wheelyard.services.context import ServiceContext
@@ -103,13 +104,14 @@ async def publish(
         _provenance(upload.attestations),
     )
     await _refuse_collision(context, repository, project, upstream_lookup)
-    keys = await _store_blobs(context, upload, info, digests)
+    keys = _blob_keys(upload, info, digests)
+    await _store_blobs(context, upload, info, keys)
     try:
         return await _record(context, repository, upload, info, digests, keys, provenance)
     except (Conflict, Forbidden):
         # A racing upload of the same filename won, or a racing first upload of the project
         # by another user made it theirs: the refused one leaves nothing behind.
-        await delete_unreferenced_blobs(context, [k for k in (keys.file, keys.metadata) if k])
+        await delete_unreferenced_blobs(context, keys.all())
         raise
 
 
@@ -215,17 +217,33 @@ class _BlobKeys:
     file: str
     metadata: str | None
 
+    def all(self) -> list[str]:
+        return [self.file] if self.metadata is None else [self.file, self.metadata]
 
-async def _store_blobs(
-    context: ServiceContext, upload: Upload, info: DistributionInfo, digests: Digests
-) -> _BlobKeys:
+
+def _blob_keys(upload: Upload, info: DistributionInfo, digests: Digests) -> _BlobKeys:
     # Content-addressed keys: two racing uploads of one filename never overwrite each other.
     key = f"{digests.sha256[:2]}/{digests.sha256[2:4]}/{digests.sha256}/{upload.filename}"
-    await context.blobs.put_file(key, upload.path)
-    if info.packagetype != "bdist_wheel":
-        return _BlobKeys(key, None)
-    await context.blobs.put_bytes(f"{key}.metadata", info.metadata_bytes)
-    return _BlobKeys(key, f"{key}.metadata")
+    return _BlobKeys(key, f"{key}.metadata" if info.packagetype == "bdist_wheel" else None)
+
+
+async def _store_blobs(
+    context: ServiceContext, upload: Upload, info: DistributionInfo, keys: _BlobKeys
+) -> None:
+    await context.blobs.put_file(keys.file, upload.path)
+    if keys.metadata is not None:
+        await context.blobs.put_bytes(keys.metadata, info.metadata_bytes)
+
+
+async def _store_gone_blobs(
+    context: ServiceContext, upload: Upload, info: DistributionInfo, keys: _BlobKeys
+) -> None:
+    """Store again what a deletion took since ``_store_blobs``: the same file, deleted from
+    another repository in between, was the last row referring to these bytes."""
+    if not await context.blobs.exists(keys.file):
+        await context.blobs.put_file(keys.file, upload.path)
+    if keys.metadata is not None and not await context.blobs.exists(keys.metadata):
+        await context.blobs.put_bytes(keys.metadata, info.metadata_bytes)
 
 
 async def _record(
@@ -271,6 +289,8 @@ async def _insert(
 ) -> Published:
     now = context.clock.now()
     async with context.sessions() as session:
+        await hold_blob_keys(session, keys.all())  # see delete_unreferenced_blobs
+        await _store_gone_blobs(context, upload, info, keys)
         project, created = await _project_row(session, repository.id, info, now)
         await _settle_ownership(session, repository, upload, project, created, now)
         version = info.metadata.version

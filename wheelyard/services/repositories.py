@@ -15,6 +15,7 @@ from wheelyard.core.errors import Conflict, InvalidInput, RepositoryNotFound
 from wheelyard.core.models import RepositoryConfig, RepositoryKind
 from wheelyard.core.names import ProjectName, check_repository_name
 from wheelyard.core.sources.filters import Pattern
+from wheelyard.db.blob_holds import hold_blob_keys
 from wheelyard.db.catalog import repository_config_from_row
 from wheelyard.db.models import (
     ClaimRow,
@@ -221,24 +222,35 @@ async def delete_repository(
     return keys
 
 
+_DELETIONS_AT_ONCE = 100
+"""Blob keys checked and deleted in one transaction, which holds them all (on SQLite, the
+write lock) while their bytes are removed."""
+
+
 async def delete_unreferenced_blobs(context: ServiceContext, keys: Iterable[str]) -> None:
     """Delete the blobs among ``keys`` that no stored file refers to any more.
 
     Blob keys are content-addressed (sha256 and filename), so one blob can hold the same
     file for several repositories, hosted or proxy caches: removing it from one must not
     take the others' bytes.
+
+    The keys are held while their references are checked and their bytes removed (see
+    ``db.blob_holds``): an upload of the same file to another repository then either
+    finds its row counted here, or finds its bytes gone and stores them again.
     """
     pending = list(dict.fromkeys(keys))
     columns = (FileRow.blob_key, FileRow.metadata_key, ProxyFileRow.blob_key)
-    for start in range(0, len(pending), 500):
-        chunk = pending[start : start + 500]
-        used: set[str | None] = set()
+    for start in range(0, len(pending), _DELETIONS_AT_ONCE):
+        chunk = pending[start : start + _DELETIONS_AT_ONCE]
         async with context.sessions() as session:
+            await hold_blob_keys(session, chunk)
+            used: set[str | None] = set()
             for column in columns:
                 used.update(await session.scalars(select(column).where(column.in_(chunk))))
-        for key in chunk:
-            if key not in used:
-                await context.blobs.delete(key)
+            for key in chunk:
+                if key not in used:
+                    await context.blobs.delete(key)
+            await session.commit()
 
 
 async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:

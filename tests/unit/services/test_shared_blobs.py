@@ -1,0 +1,117 @@
+"""One file uploaded to two repositories shares one blob. Deleting it from the first while
+it is being uploaded to the second never leaves the second's file without its bytes, on
+SQLite and PostgreSQL, whichever step of the upload the deletion meets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.builders import make_wheel
+from wheelyard import config
+from wheelyard.core.models import RepositoryKind
+from wheelyard.core.names import ProjectName
+from wheelyard.db.models import FileRow
+from wheelyard.services.catalog_admin import Deletion, delete_files
+from wheelyard.services.context import ServiceContext
+from wheelyard.services.publish import Upload, publish
+from wheelyard.services.repositories import RepositoryOptions, create_repository
+from wheelyard.wiring import open_runtime
+
+PROJECT = ProjectName("shared")
+Hook = Callable[[str], Awaitable[None]]
+
+
+class HookedBlobs:
+    """A blob store that runs a hook after a file is stored and before a blob is deleted."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.after_put_file: Hook | None = None
+        self.before_delete: Hook | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        await self.inner.put_file(key, path)
+        if self.after_put_file is not None:
+            await self.after_put_file(key)
+
+    async def delete(self, key: str) -> None:
+        if self.before_delete is not None:
+            await self.before_delete(key)
+        await self.inner.delete(key)
+
+
+@pytest.fixture
+async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceContext]:
+    settings = config.load({"data_dir": str(tmp_path / "data"), "database_url": database_url}, {})
+    runtime = await open_runtime(settings)
+    for name in ("first", "second"):
+        await create_repository(runtime.services, name, RepositoryKind.HOSTED, RepositoryOptions())
+    yield runtime.services
+    await runtime.close()
+
+
+async def assert_second_serves(services: ServiceContext, wheel: Path, content: bytes) -> None:
+    """The second repository's row is the only one left, and its bytes are all there."""
+    async with services.sessions() as session:
+        rows = (await session.scalars(select(FileRow).where(FileRow.filename == wheel.name))).all()
+    assert len(rows) == 1
+    stored = rows[0]
+    assert await services.blobs.read_all(stored.blob_key) == content
+    assert stored.metadata_key is not None
+    assert b"Name: shared" in await services.blobs.read_all(stored.metadata_key)
+
+
+async def test_a_deletion_between_storing_and_recording_an_upload_loses_nothing(
+    services: ServiceContext, tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "shared", "1.0")
+    content = wheel.read_bytes()
+    await publish(services, Upload("first", wheel.name, wheel))
+    blobs = HookedBlobs(services.blobs)
+    deleted: list[str] = []
+
+    async def delete_from_first(key: str) -> None:
+        blobs.after_put_file = None
+        deleted.extend(await delete_files(services, Deletion("first", PROJECT)))
+
+    blobs.after_put_file = delete_from_first
+    await publish(replace(services, blobs=blobs), Upload("second", wheel.name, wheel))
+    assert len(deleted) == 1  # the deletion ran, and took the blob: no row referred to it
+    await assert_second_serves(services, wheel, content)
+
+
+async def test_an_upload_recorded_while_a_deletion_removes_its_bytes_loses_nothing(
+    services: ServiceContext, tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "shared", "1.0")
+    content = wheel.read_bytes()
+    await publish(services, Upload("first", wheel.name, wheel))
+    deleting, release = asyncio.Event(), asyncio.Event()
+    blobs = HookedBlobs(services.blobs)
+
+    async def pause(key: str) -> None:
+        deleting.set()
+        await release.wait()
+
+    blobs.before_delete = pause
+    deletion = asyncio.create_task(
+        delete_files(replace(services, blobs=blobs), Deletion("first", PROJECT))
+    )
+    await deleting.wait()  # its references counted (none), about to remove the bytes
+    upload = asyncio.create_task(publish(services, Upload("second", wheel.name, wheel)))
+    await asyncio.wait({upload}, timeout=1.0)
+    assert not upload.done()  # it waits for the deletion to end before recording its row
+    release.set()
+    await deletion
+    await upload
+    await assert_second_serves(services, wheel, content)
