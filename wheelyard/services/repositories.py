@@ -254,6 +254,7 @@ async def delete_unreferenced_blobs(context: ServiceContext, keys: Iterable[str]
 
 
 async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:
+    """The blobs of a repository's stored files: hosted ones, or a proxy's cached ones."""
     rows = (
         await session.execute(
             select(FileRow.blob_key, FileRow.metadata_key).where(
@@ -261,7 +262,10 @@ async def _blob_keys(session: AsyncSession, repository_id: int) -> list[str]:
             )
         )
     ).all()
-    return [key for row in rows for key in row if key]
+    cached = await session.scalars(
+        select(ProxyFileRow.blob_key).where(ProxyFileRow.repository_id == repository_id)
+    )
+    return [key for row in rows for key in row if key] + list(cached)
 
 
 async def claim_project(

@@ -1,12 +1,14 @@
 """One file uploaded to two repositories shares one blob. Deleting it from the first while
 it is being uploaded to the second never leaves the second's file without its bytes, on
-SQLite and PostgreSQL, whichever step of the upload the deletion meets."""
+SQLite and PostgreSQL, whichever step of the upload the deletion meets. Deleting a proxy
+repository removes the bytes of the files only it had cached."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,15 @@ from tests.builders import make_wheel
 from wheelyard import config
 from wheelyard.core.models import RepositoryKind
 from wheelyard.core.names import ProjectName
-from wheelyard.db.models import FileRow
+from wheelyard.db.models import FileRow, ProxyFileRow
 from wheelyard.services.catalog_admin import Deletion, delete_files
 from wheelyard.services.context import ServiceContext
 from wheelyard.services.publish import Upload, publish
-from wheelyard.services.repositories import RepositoryOptions, create_repository
+from wheelyard.services.repositories import (
+    RepositoryOptions,
+    create_repository,
+    delete_repository,
+)
 from wheelyard.wiring import open_runtime
 
 PROJECT = ProjectName("shared")
@@ -115,3 +121,35 @@ async def test_an_upload_recorded_while_a_deletion_removes_its_bytes_loses_nothi
     await deletion
     await upload
     await assert_second_serves(services, wheel, content)
+
+
+async def test_deleting_a_proxy_repository_removes_the_bytes_only_it_cached(
+    services: ServiceContext,
+) -> None:
+    upstream = RepositoryOptions(url="http://127.0.0.1:9/simple/")
+    kept, gone = [
+        await create_repository(services, name, RepositoryKind.PROXY, upstream)
+        for name in ("cache-kept", "cache-gone")
+    ]
+    cached = {"aa/only-gone.whl": [gone], "aa/both.whl": [gone, kept], "aa/only-kept.whl": [kept]}
+    async with services.sessions() as session:
+        for key, holders in cached.items():
+            await services.blobs.put_bytes(key, key.encode())
+            for repository in holders:
+                session.add(_cached_row(repository.id, key))
+        await session.commit()
+    await delete_repository(services, "cache-gone")
+    assert [await services.blobs.exists(key) for key in cached] == [False, True, True]
+
+
+def _cached_row(repository_id: int, key: str) -> ProxyFileRow:
+    filename = key.rsplit("/", 1)[1]
+    return ProxyFileRow(
+        repository_id=repository_id,
+        filename=filename,
+        project=filename.split(".")[0],
+        sha256="0" * 64,
+        size=len(key),
+        blob_key=key,
+        fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
