@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,23 +66,34 @@ async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceCo
     await runtime.close()
 
 
-async def assert_second_serves(services: ServiceContext, wheel: Path, content: bytes) -> None:
+@dataclass(frozen=True)
+class Wheel:
+    path: Path
+    content: bytes
+
+
+@pytest.fixture
+def wheel(tmp_path: Path) -> Wheel:
+    path = make_wheel(tmp_path, "shared", "1.0")
+    return Wheel(path, path.read_bytes())
+
+
+async def assert_second_serves(services: ServiceContext, wheel: Wheel) -> None:
     """The second repository's row is the only one left, and its bytes are all there."""
     async with services.sessions() as session:
-        rows = (await session.scalars(select(FileRow).where(FileRow.filename == wheel.name))).all()
+        found = select(FileRow).where(FileRow.filename == wheel.path.name)
+        rows = (await session.scalars(found)).all()
     assert len(rows) == 1
     stored = rows[0]
-    assert await services.blobs.read_all(stored.blob_key) == content
+    assert await services.blobs.read_all(stored.blob_key) == wheel.content
     assert stored.metadata_key is not None
     assert b"Name: shared" in await services.blobs.read_all(stored.metadata_key)
 
 
 async def test_a_deletion_between_storing_and_recording_an_upload_loses_nothing(
-    services: ServiceContext, tmp_path: Path
+    services: ServiceContext, wheel: Wheel
 ) -> None:
-    wheel = make_wheel(tmp_path, "shared", "1.0")
-    content = wheel.read_bytes()
-    await publish(services, Upload("first", wheel.name, wheel))
+    await publish(services, Upload("first", wheel.path.name, wheel.path))
     blobs = HookedBlobs(services.blobs)
     deleted: list[str] = []
 
@@ -91,17 +102,15 @@ async def test_a_deletion_between_storing_and_recording_an_upload_loses_nothing(
         deleted.extend(await delete_files(services, Deletion("first", PROJECT)))
 
     blobs.after_put_file = delete_from_first
-    await publish(replace(services, blobs=blobs), Upload("second", wheel.name, wheel))
+    await publish(replace(services, blobs=blobs), Upload("second", wheel.path.name, wheel.path))
     assert len(deleted) == 1  # the deletion ran, and took the blob: no row referred to it
-    await assert_second_serves(services, wheel, content)
+    await assert_second_serves(services, wheel)
 
 
 async def test_an_upload_recorded_while_a_deletion_removes_its_bytes_loses_nothing(
-    services: ServiceContext, tmp_path: Path
+    services: ServiceContext, wheel: Wheel
 ) -> None:
-    wheel = make_wheel(tmp_path, "shared", "1.0")
-    content = wheel.read_bytes()
-    await publish(services, Upload("first", wheel.name, wheel))
+    await publish(services, Upload("first", wheel.path.name, wheel.path))
     deleting, release = asyncio.Event(), asyncio.Event()
     blobs = HookedBlobs(services.blobs)
 
@@ -114,13 +123,13 @@ async def test_an_upload_recorded_while_a_deletion_removes_its_bytes_loses_nothi
         delete_files(replace(services, blobs=blobs), Deletion("first", PROJECT))
     )
     await deleting.wait()  # its references counted (none), about to remove the bytes
-    upload = asyncio.create_task(publish(services, Upload("second", wheel.name, wheel)))
+    upload = asyncio.create_task(publish(services, Upload("second", wheel.path.name, wheel.path)))
     await asyncio.wait({upload}, timeout=1.0)
     assert not upload.done()  # it waits for the deletion to end before recording its row
     release.set()
     await deletion
     await upload
-    await assert_second_serves(services, wheel, content)
+    await assert_second_serves(services, wheel)
 
 
 async def test_deleting_a_proxy_repository_removes_the_bytes_only_it_cached(
