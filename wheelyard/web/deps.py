@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
@@ -114,12 +115,29 @@ class RepositoryDirectory:
     sources: dict[str, Source] | None = None
     views: dict[str, ViewProxies] = field(default_factory=dict)
     """The proxy repositories in each repository's view."""
+    _reading: dict[int, asyncio.Future[None]] = field(default_factory=dict)
+    """The readings of the settings under way, by the generation they are for."""
 
     async def refresh(self, generation: int) -> None:
-        """Bring the directory to ``generation`` (reading the settings if it moved)."""
+        """Bring the directory to ``generation`` (reading the settings if it moved).
+
+        The requests that arrive together after a catalog change share one reading: each
+        making every repository's source chain again would multiply that work by the
+        number of requests, and delay them all.
+        """
         if self.repositories is not None and self.generation == generation:
             return
+        reading = self._reading.get(generation)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(generation))
+            self._reading[generation] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(generation, None))
+        await asyncio.shield(reading)
+
+    async def _read(self, generation: int) -> None:
         configs = {repo.name: repo for repo in await list_repositories(self.runtime.services)}
+        if self.repositories is not None and self.generation > generation:
+            return  # a reading for a later generation finished first: keep it
         catalog = self.runtime.view_catalog
         self.sources = {
             name: build_source(catalog, configs, repo, self.runtime.proxies)
