@@ -37,11 +37,13 @@ class SlowReadings:
         self.calls = 0
         self.gates: list[asyncio.Event] = []
         self.extra: list[str | None] = []
+        self.arrived = asyncio.Event()
 
     async def __call__(self, context: Any) -> list[RepositoryConfig]:
         self.calls += 1
         gate = asyncio.Event()
         self.gates.append(gate)
+        self.arrived.set()
         extra = self.extra[len(self.gates) - 1] if len(self.extra) >= len(self.gates) else None
         read = await repositories.list_repositories(context)
         await gate.wait()
@@ -52,7 +54,8 @@ class SlowReadings:
 
 async def started(readings: SlowReadings, count: int) -> None:
     while len(readings.gates) < count:
-        await asyncio.sleep(0.001)
+        readings.arrived.clear()
+        await readings.arrived.wait()
 
 
 async def test_requests_after_a_change_share_one_reading(
@@ -68,7 +71,8 @@ async def test_requests_after_a_change_share_one_reading(
     readings.gates[0].set()
     await asyncio.gather(*waiting)
     assert directory.generation == 1
-    assert directory.repositories is not None and "main" in directory.repositories
+    assert directory.repositories is not None
+    assert "main" in directory.repositories
     await directory.refresh(1)  # already there: nothing is read
     assert readings.calls == 1
 
@@ -110,4 +114,5 @@ async def test_a_failed_reading_is_tried_again_by_the_next_request(
     with pytest.raises(RuntimeError, match="database away"):
         await directory.refresh(1)
     await directory.refresh(1)
-    assert directory.repositories is not None and "main" in directory.repositories
+    assert directory.repositories is not None
+    assert "main" in directory.repositories
