@@ -215,6 +215,11 @@ def _process_cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) spent so far by ``root_pid`` and its live descendants."""
+    return sum(_process_cpu_seconds(pid) for pid in process_tree(root_pid))
+
+
 def _own_cpu_seconds() -> float:
     times = os.times()
     own = times.user + times.system + times.children_user + times.children_system
