@@ -125,8 +125,8 @@ class RepositoryDirectory:
         making every repository's source chain again would multiply that work by the
         number of requests, and delay them all.
         """
-        if self.repositories is not None and self.generation == generation:
-            return
+        if self.repositories is not None and self.generation >= generation:
+            return  # at it, or past it (a request that read the generation earlier)
         reading = self._reading.get(generation)
         if reading is None:
             reading = asyncio.ensure_future(self._read(generation))

@@ -96,6 +96,9 @@ async def test_a_reading_that_ends_late_does_not_replace_a_newer_one(
     assert directory.repositories is not None
     assert "seen-at-2" in directory.repositories
     assert "seen-at-1" not in directory.repositories
+    await directory.refresh(1)  # a request that read the generation before the change
+    assert readings.calls == 2
+    assert directory.generation == 2
 
 
 async def test_a_failed_reading_is_tried_again_by_the_next_request(
