@@ -523,7 +523,7 @@ class CachingSource:
                 entry.filename,
                 self.name,
             )
-            self.memory.write_behind(self._keep_all([(kept, wheel)]), names=(entry.filename,))
+            self._keep_behind([(kept, wheel)])
             return None
         return self._keep_behind(
             [(CachedArtifact(name, project, _side_blob(name, metadata)), metadata), (kept, wheel)]
