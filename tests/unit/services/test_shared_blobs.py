@@ -6,7 +6,7 @@ repository removes the bytes of the files only it had cached."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.builders import make_wheel
-from wheelyard import config
 from wheelyard.core.models import RepositoryKind
 from wheelyard.core.names import ProjectName
 from wheelyard.db.models import FileRow, ProxyFileRow
@@ -28,7 +27,7 @@ from wheelyard.services.repositories import (
     create_repository,
     delete_repository,
 )
-from wheelyard.wiring import open_runtime
+from wheelyard.wiring import Runtime
 
 PROJECT = ProjectName("shared")
 Hook = Callable[[str], Awaitable[None]]
@@ -57,13 +56,10 @@ class HookedBlobs:
 
 
 @pytest.fixture
-async def services(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceContext]:
-    settings = config.load({"data_dir": str(tmp_path / "data"), "database_url": database_url}, {})
-    runtime = await open_runtime(settings)
+async def services(runtime: Runtime) -> ServiceContext:
     for name in ("first", "second"):
         await create_repository(runtime.services, name, RepositoryKind.HOSTED, RepositoryOptions())
-    yield runtime.services
-    await runtime.close()
+    return runtime.services
 
 
 @dataclass(frozen=True)
