@@ -58,13 +58,9 @@ async def burst(url: str, size: int, auth: tuple[str, str]) -> float:
 
 def start_server(work: Path, upstream: str, password: str, code: Path | None) -> Service:
     """A server running this checkout's code, or the ``wheelyard`` package in ``code``."""
-    original = procs.clean_env
-    if code is not None:
-        procs.clean_env = lambda **extra: original(**extra, PYTHONPATH=str(code))  # type: ignore[assignment]
-    try:
+    if code is None:
         return start_wheelyard(work, upstream, password)
-    finally:
-        procs.clean_env = original  # type: ignore[assignment]
+    return start_wheelyard(work, upstream, password, PYTHONPATH=str(code))
 
 
 def main() -> None:

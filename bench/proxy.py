@@ -113,9 +113,11 @@ def start_nginx(work: Path, static: Path) -> Service:
     return service
 
 
-def start_wheelyard(work: Path, upstream: str, password: str) -> Service:
+def start_wheelyard(work: Path, upstream: str, password: str, **extra_env: str) -> Service:
     service = Service("wheelyard", procs.free_port())
-    env = procs.clean_env(WHEELYARD_ADMIN_PASSWORD=password, WHEELYARD_PYPI_URL=upstream)
+    env = procs.clean_env(
+        WHEELYARD_ADMIN_PASSWORD=password, WHEELYARD_PYPI_URL=upstream, **extra_env
+    )
     command = [str(PROJECT_BIN / "wheelyard"), "serve", "--data-dir", str(work / "data"),
                "--port", str(service.port), "--workers", "2"]  # fmt: skip
     service.proc = procs.start(command, work / "wheelyard.log", env)
