@@ -109,8 +109,10 @@ def test_html_only_upstream_is_understood(server: Server, tmp_path: Path) -> Non
         assert "size" not in entry  # PEP 503 pages carry no size...
         assert "upload-time" not in entry
         assert download(server, repo, "pub-lib", item.filename).content == item.data
+        # ...until the file is cached, which is done behind the download's answer
+        eventually(lambda: "size" in page_json(server, repo, "pub-lib")["files"][0])
         entry = page_json(server, repo, "pub-lib")["files"][0]
-        assert entry["size"] == len(item.data)  # ...until the file is cached
+        assert entry["size"] == len(item.data)
         with server.client(server.admin) as client:
             listing = client.get(f"/{repo}/simple/", headers={"Accept": "text/html"})
         assert 'href="pub-lib/"' in listing.text
